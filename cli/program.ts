@@ -1,0 +1,57 @@
+import { Command, CommanderError } from 'commander'
+import { ManifestError } from '../manifests/index.ts'
+import { registerDatasetCommands } from './commands/dataset.ts'
+import { registerKeygenCommand } from './commands/keygen.ts'
+import { registerManifestCommands } from './commands/manifest.ts'
+import { registerSimCommand } from './commands/sim.ts'
+import { registerTrainCommand } from './commands/train.ts'
+import { EXIT, RunError, UsageError } from './errors.ts'
+
+/** Builds the `cis490-node` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('cis490-node')
+    .description("A peer-to-peer, leaderless fleet that trains machine-learning models across a lab's hosts.")
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+  registerManifestCommands(program)
+  registerKeygenCommand(program)
+  registerDatasetCommands(program)
+  registerTrainCommand(program)
+  registerSimCommand(program)
+  return program
+}
+
+/** Maps an error to the contract's exit code, printing it on stderr. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.ok
+    return EXIT.usage
+  }
+  if (err instanceof UsageError || err instanceof ManifestError) {
+    process.stderr.write(`error: ${err.message}\n`)
+    return EXIT.usage
+  }
+  if (err instanceof RunError) {
+    process.stderr.write(`error: ${err.message}\n`)
+    return EXIT.failed
+  }
+  process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+  return EXIT.failed
+}
+
+/** Runs the CLI with `argv` (as `process.argv`) and returns the exit code. */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = buildProgram()
+  program.exitOverride()
+  for (const cmd of allCommands(program)) cmd.exitOverride()
+  try {
+    await program.parseAsync(argv as string[])
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok
+  } catch (err) {
+    return exitCodeFor(err)
+  }
+}
+
+function allCommands(cmd: Command): Command[] {
+  return cmd.commands.flatMap((c) => [c, ...allCommands(c)])
+}

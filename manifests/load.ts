@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs'
+import { parse as parseToml, TomlError } from 'smol-toml'
+import type { z } from 'zod'
+import { MODELS } from '../models/registry.ts'
+import { ManifestError } from './errors.ts'
+import { jobId } from './job-id.ts'
+import type { HostPolicy, JobSpec, Manifest } from './job-spec.ts'
+import { JobSchema, ManifestSchema } from './schema.ts'
+
+/** Formats a path the way TOML users read it: `jobs[3].hyper.k`. */
+export function tomlPath(path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`
+    else {
+      const key = String(part)
+      const bare = /^[A-Za-z0-9_-]+$/.test(key) ? key : JSON.stringify(key)
+      out += out === '' ? bare : `.${bare}`
+    }
+  }
+  return out
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (typeof value === 'bigint') return value.toString()
+  if (Array.isArray(value)) return 'an array'
+  if (value !== null && typeof value === 'object') return 'a table'
+  return JSON.stringify(value)
+}
+
+/** Turns the first zod issue into a `ManifestError` naming the file, path and expectation. */
+function issueToError(file: string, prefix: readonly PropertyKey[], error: z.ZodError): ManifestError {
+  const issue = error.issues[0]
+  const path = [...prefix, ...issue.path]
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys
+    const where = tomlPath([...path, keys[0]])
+    return new ManifestError(
+      file,
+      where,
+      `unknown key "${keys[0]}"${keys.length > 1 ? ` (and ${keys.slice(1).join(', ')})` : ''}`,
+    )
+  }
+  const got = 'input' in issue ? `, got ${describe(issue.input)}` : ''
+  return new ManifestError(file, tomlPath(path), `${issue.message}${got}`)
+}
+
+/**
+ * Parses and validates manifest text.
+ * @param file - the name errors carry (a path, or `<stdin>`).
+ * @throws ManifestError on bad TOML, a schema error, an unknown model or hyper key, or a duplicate job.
+ */
+export function parseManifest(text: string, file: string): Manifest {
+  let raw: unknown
+  try {
+    raw = parseToml(text)
+  } catch (err) {
+    if (err instanceof TomlError) {
+      throw new ManifestError(
+        file,
+        '',
+        `invalid TOML at line ${err.line}, column ${err.column}: ${err.message.split('\n')[0]}`,
+      )
+    }
+    throw err
+  }
+  const top = ManifestSchema.safeParse(raw, { reportInput: true })
+  if (!top.success) throw issueToError(file, [], top.error)
+
+  const jobs: JobSpec[] = []
+  const seen = new Map<string, number>()
+  top.data.jobs.forEach((rawJob, index) => {
+    const parsed = JobSchema.safeParse(rawJob, { reportInput: true })
+    if (!parsed.success) throw issueToError(file, ['jobs', index], parsed.error)
+    const j = parsed.data
+    const hyper = j.hyper ?? {}
+    const checked = MODELS[j.model].hyper.safeParse(hyper, { reportInput: true })
+    if (!checked.success) throw issueToError(file, ['jobs', index, 'hyper'], checked.error)
+    const identity = {
+      model: j.model,
+      mode: j.mode,
+      hyper,
+      split: j.split ?? {},
+      train_hosts: j.train_hosts ?? [],
+      seed: j.seed ?? 0,
+    }
+    const id = jobId(identity)
+    const dup = seen.get(id)
+    if (dup !== undefined) {
+      throw new ManifestError(
+        file,
+        tomlPath(['jobs', index]),
+        `duplicate of jobs[${dup}] (same model, mode, hyper, split, train_hosts and seed)`,
+      )
+    }
+    seen.set(id, index)
+    const { model: _m, mode: _mo, hyper: _h, split: _s, train_hosts: _t, seed: _se, ...constraints } = j
+    jobs.push({ id, ...identity, ...constraints })
+  })
+
+  const hosts: Record<string, HostPolicy> = top.data.hosts
+  return { file, fleet: top.data.fleet, hosts, jobs }
+}
+
+/**
+ * Reads and validates a manifest file.
+ * @throws ManifestError naming the file when it cannot be read or is invalid.
+ */
+export function loadManifest(file: string): Manifest {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ManifestError(file, '', `cannot read manifest: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  return parseManifest(text, file)
+}
