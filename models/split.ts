@@ -65,7 +65,7 @@ export function fitScaler(data: Dataset, rows: Int32Array): Scaler {
     const off = r * f
     for (let j = 0; j < f; j++) {
       const v = data.X[off + j]
-      if (v === v) {
+      if (!Number.isNaN(v)) {
         sum[j] += v
         count[j]++
       }
@@ -78,7 +78,7 @@ export function fitScaler(data: Dataset, rows: Int32Array): Scaler {
     const off = r * f
     for (let j = 0; j < f; j++) {
       const v = data.X[off + j]
-      if (v === v) {
+      if (!Number.isNaN(v)) {
         const d = v - mean[j]
         sq[j] += d * d
       }
@@ -104,7 +104,7 @@ export function standardize(data: Dataset, rows: Int32Array, scaler: Scaler): Fl
     const dst = i * f
     for (let j = 0; j < f; j++) {
       const v = data.X[src + j]
-      out[dst + j] = v === v ? (v - scaler.mean[j]) / scaler.std[j] : 0
+      out[dst + j] = !Number.isNaN(v) ? (v - scaler.mean[j]) / scaler.std[j] : 0
     }
   }
   return out
