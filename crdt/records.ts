@@ -104,6 +104,11 @@ export interface VerifiedRecord {
 }
 
 const cache = new WeakMap<Uint8Array, VerifiedRecord | null>()
+// Content-keyed too: every peer's copy of a record is a different object (and the
+// simulator holds many peers in one process). Keyed by the whole bytes, never by the
+// signature alone, so forged payloads under a copied signature are not served from cache.
+const byContent = new Map<string, VerifiedRecord | null>()
+const MAX_CONTENT_CACHE = 500_000
 
 /**
  * Decodes and verifies record bytes; `null` for anything malformed or forged.
@@ -114,7 +119,13 @@ export function decodeRecord(bytes: unknown): VerifiedRecord | null {
   if (!(bytes instanceof Uint8Array)) return null
   const hit = cache.get(bytes)
   if (hit !== undefined) return hit
-  const out = decodeUncached(bytes)
+  const content = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
+  let out = byContent.get(content)
+  if (out === undefined) {
+    out = decodeUncached(bytes)
+    if (byContent.size >= MAX_CONTENT_CACHE) byContent.clear()
+    byContent.set(content, out)
+  }
   cache.set(bytes, out)
   return out
 }
