@@ -44,7 +44,8 @@ export function appendRecords(doc: JobTable, records: readonly Uint8Array[], tim
   const opts = time === undefined ? {} : { time: Math.floor(time / 1000) }
   return Automerge.change(doc, opts, (d) => {
     if (!Array.isArray(d.log)) return
-    for (const r of records) d.log.push(r)
+    // Copied: Automerge refuses values that belong to another document.
+    for (const r of records) d.log.push(Uint8Array.from(r))
   })
 }
 
