@@ -4,6 +4,8 @@ export interface DatasetLocation {
   readonly file: string
   /** 1-based data row (the CSV header is not a row; CSV errors also name the line). */
   readonly row?: number
+  /** 1-based line in a CSV file (the header is line 1). */
+  readonly line?: number
   readonly column?: string
 }
 
@@ -28,6 +30,8 @@ export class DatasetError extends Error {
 function formatLocation(where: DatasetLocation): string {
   let text = where.file
   if (where.row !== undefined) text += ` row ${where.row}`
-  if (where.column !== undefined) text += `${where.row !== undefined ? ',' : ':'} column "${where.column}"`
+  if (where.line !== undefined) text += where.row !== undefined ? ` (line ${where.line})` : ` line ${where.line}`
+  if (where.column !== undefined)
+    text += `${where.row !== undefined || where.line !== undefined ? ',' : ':'} column "${where.column}"`
   return text
 }

@@ -1,0 +1,16 @@
+export {
+  DATASET_CONFIG_FILE,
+  type DatasetConfig,
+  DatasetConfigSchema,
+  globToRegExp,
+  type ModeSpec,
+  modeNames,
+  parseDatasetConfig,
+  readDatasetConfig,
+  selectFeatures,
+} from './config.ts'
+export { DatasetError, type DatasetLocation } from './errors.ts'
+export { type LoadOptions, loadDataset, loadDatasetKeys, REQUIRED_COLUMNS, readDatasetLayout } from './load.ts'
+export { Prng } from './prng.ts'
+export { schemaHash } from './schema-hash.ts'
+export { DEFAULT_SYNTH, type SynthOptions, type SynthSummary, synthesizeDataset } from './synth.ts'
