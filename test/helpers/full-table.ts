@@ -17,13 +17,14 @@ import { freshView, manifestWithJobs } from './job-table.ts'
 export function completedTable(n: number, op: Signer, workers: readonly Signer[]): JobTable {
   const trust = { operatorKeys: new Set([op.id]) }
   let doc = applyManifest(createJobTable(), op, manifestWithJobs(n, [op.id]), [], 1_700_000_000_000).doc
-  let t = 1_700_000_000_000
-  const jobs = deriveJobs(doc, freshView(t), trust)
+  const t0 = 1_700_000_000_000
+  const jobs = deriveJobs(doc, freshView(t0), trust)
   jobs.forEach((j, i) => {
     const w = workers[i % workers.length]
-    doc = claimJob(doc, w, j, { score: 10 + (i % 7), host: `host-${i % workers.length}` }, (t += 10))
+    const t = t0 + i * 100_000
+    doc = claimJob(doc, w, j, { score: 10 + (i % 7), host: `host-${i % workers.length}` }, t)
     const round = { ...j, round: j.nextRound }
-    doc = startJob(doc, w, round, (t += 2000))
+    doc = startJob(doc, w, round, t + 2000)
     doc = completeJob(
       doc,
       w,
@@ -35,7 +36,7 @@ export function completedTable(n: number, op: Signer, workers: readonly Signer[]
         fitSeconds: 123.456,
         host: `host-${i % workers.length}`,
       },
-      (t += 60_000),
+      t + 60_000,
     )
   })
   return doc
