@@ -84,8 +84,13 @@ export const CnnHyper = z.strictObject({
 export const GruHyper = z.strictObject({ ...neuralBase, seq_len: posInt(8) })
 /** LSTM over the last `seq_len` windows. */
 export const LstmHyper = z.strictObject({ ...neuralBase, seq_len: posInt(8) })
-/** Small transformer encoder over the last `seq_len` windows. */
-export const TransformerHyper = z.strictObject({ ...neuralBase, seq_len: posInt(8), heads: posInt(4) })
+/** Small transformer encoder over the last `seq_len` windows; `hidden` splits evenly across `heads`. */
+export const TransformerHyper = z
+  .strictObject({ ...neuralBase, seq_len: posInt(8), heads: posInt(4) })
+  .refine((h) => h.hidden % h.heads === 0, {
+    error: 'expected heads to divide hidden (each head gets hidden / heads dimensions)',
+    path: ['heads'],
+  })
 
 export type GbtHyper = z.infer<typeof GbtHyper>
 export type KnnHyper = z.infer<typeof KnnHyper>

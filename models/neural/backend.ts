@@ -1,0 +1,129 @@
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
+import { registerFastTileGradient } from './tile-grad.ts'
+import { registerWasmConv2dFilterGrad } from './wasm-conv-grad.ts'
+
+/** The tfjs backends the trainer can run on. */
+export const NEURAL_BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const
+export type NeuralBackendName = (typeof NEURAL_BACKENDS)[number]
+
+/** Native TensorFlow bindings, most preferred first; neither is a dependency of this package. */
+export const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const
+
+/** What this host could run tfjs models on, found without loading any native code. */
+export interface NeuralBackendProbe {
+  /** Backends that can be selected here, most preferred first. */
+  readonly available: readonly NeuralBackendName[]
+  /** The native binding `tensorflow` would load, or null when none is installed. */
+  readonly tensorflowPackage: (typeof TENSORFLOW_PACKAGES)[number] | null
+  /** `@tensorflow/tfjs-node-gpu` is installed and an NVIDIA driver is loaded. */
+  readonly cuda: boolean
+}
+
+/** The backend a training run actually uses. */
+export interface NeuralBackend {
+  readonly name: NeuralBackendName
+  /** The npm package that provides it. */
+  readonly package: string
+  /** Whether tensor ops run on a CUDA device. */
+  readonly cuda: boolean
+}
+
+const require = createRequire(import.meta.url)
+
+function resolvable(pkg: string): boolean {
+  try {
+    require.resolve(pkg)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Whether the kernel has an NVIDIA driver loaded (the file exists exactly then). */
+function nvidiaDriverLoaded(): boolean {
+  return existsSync('/proc/driver/nvidia/version')
+}
+
+/**
+ * Cheap capability probe: which tfjs backends this host can select and whether CUDA
+ * would be used, by resolving packages and checking the NVIDIA driver, never loading them.
+ *
+ * @remarks For capability scoring, which must not pay for starting TensorFlow. A package
+ * that resolves may still fail to load (a broken native build); `useNeuralBackend` then
+ * falls back to wasm and reports what it really got.
+ */
+export function probeNeuralBackends(): NeuralBackendProbe {
+  const tensorflowPackage = TENSORFLOW_PACKAGES.find(resolvable) ?? null
+  const available: NeuralBackendName[] = tensorflowPackage ? ['tensorflow', 'wasm', 'cpu'] : ['wasm', 'cpu']
+  return {
+    available,
+    tensorflowPackage,
+    cuda: tensorflowPackage === '@tensorflow/tfjs-node-gpu' && nvidiaDriverLoaded(),
+  }
+}
+
+let wasmPathsSet = false
+
+async function useWasm(): Promise<NeuralBackend> {
+  if (!wasmPathsSet) {
+    // The .wasm binaries ship in the package's dist folder: load them from disk, never a CDN.
+    const dist = dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))
+    setWasmPaths(`${dist}/`)
+    wasmPathsSet = true
+  }
+  if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise')
+  registerWasmConv2dFilterGrad()
+  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false }
+}
+
+async function useCpu(): Promise<NeuralBackend> {
+  if (!(await tf.setBackend('cpu'))) throw new Error('the tfjs cpu backend failed to initialise')
+  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', cuda: false }
+}
+
+/** Loads a native binding and switches to it; null when it is missing or registers elsewhere. */
+async function tryTensorflow(pkg: string): Promise<NeuralBackend | null> {
+  try {
+    // A variable specifier: these packages are optional and absent from node_modules here.
+    const specifier: string = pkg
+    await import(specifier)
+  } catch {
+    return null
+  }
+  // A binding built against another tfjs-core registers in that copy's engine, not ours.
+  if (tf.findBackendFactory('tensorflow') === null || !(await tf.setBackend('tensorflow'))) return null
+  const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean }
+  return { name: 'tensorflow', package: pkg, cuda: backend.isUsingGpuDevice === true }
+}
+
+/**
+ * Selects and initialises the tfjs backend for a run: `requested` (`wasm`, `cpu` or
+ * `tensorflow`) when given, otherwise the first that works of tfjs-node-gpu, tfjs-node
+ * and wasm.
+ *
+ * @remarks tfjs keeps one global backend per process, so concurrent runs in one process
+ * share it. Production mode is enabled (no per-op debug checks, no console advice), and
+ * two kernels tfjs lacks or does slowly are patched in (`registerFastTileGradient`,
+ * `registerWasmConv2dFilterGrad`).
+ */
+export async function useNeuralBackend(requested?: string): Promise<NeuralBackend> {
+  tf.enableProdMode()
+  registerFastTileGradient()
+  if (requested !== undefined && !(NEURAL_BACKENDS as readonly string[]).includes(requested))
+    throw new Error(`unknown tfjs backend '${requested}': use one of ${NEURAL_BACKENDS.join(', ')}`)
+  if (requested === 'wasm') return useWasm()
+  if (requested === 'cpu') return useCpu()
+  for (const pkg of TENSORFLOW_PACKAGES) {
+    const got = await tryTensorflow(pkg)
+    if (got) return got
+  }
+  if (requested === 'tensorflow')
+    throw new Error(
+      `backend 'tensorflow' needs ${TENSORFLOW_PACKAGES.join(' or ')} installed next to this package (same @tensorflow/tfjs-core version): install one, or use --backend wasm`,
+    )
+  return useWasm()
+}

@@ -1,0 +1,154 @@
+import * as tf from '@tensorflow/tfjs'
+import { macroF1 } from '../metrics.ts'
+import type { BatchGatherer } from './batches.ts'
+import { predictClasses, yieldToEventLoop } from './predict.ts'
+import { deriveSeed, SeededRandom } from './prng.ts'
+
+/** The training hypers every neural model shares. */
+export interface FitHyper {
+  readonly epochs: number
+  readonly batch_size: number
+  readonly lr: number
+  readonly patience: number
+  readonly seed: number
+}
+
+/** What {@link fitModel} works on. */
+export interface FitInput {
+  readonly model: tf.LayersModel
+  /** Cuts training batches (maxBatch >= batch_size). */
+  readonly trainGatherer: BatchGatherer
+  /** Cuts inference batches for validation. */
+  readonly predictGatherer: BatchGatherer
+  readonly trainRows: Int32Array
+  readonly valRows: Int32Array
+  /** Class index of each val row, in `valRows` order. */
+  readonly valLabels: Int32Array
+  readonly classes: number
+  readonly hyper: FitHyper
+  readonly progress: (line: string) => void
+  readonly signal: AbortSignal
+}
+
+/** How training went. */
+export interface FitResult {
+  /** 1-based epoch whose weights the model holds, 0 when no epoch ran (no train rows). */
+  readonly bestEpoch: number
+  readonly epochsRun: number
+  /** Val macro F1 of the restored weights. */
+  readonly bestValMacroF1: number
+  /** Mean training loss per epoch. */
+  readonly losses: number[]
+  /** Seconds spent in training steps (validation excluded). */
+  readonly trainSeconds: number
+  /** Training windows per second over all epochs. */
+  readonly windowsPerSecond: number
+}
+
+/** Keras's clipping of probabilities before the log. */
+const EPSILON = 1e-7
+
+/**
+ * Trains `model` with Adam(`lr`) on the sparse categorical cross-entropy of its softmax
+ * output, for up to `epochs` epochs of seeded-shuffled `batch_size` batches, stopping
+ * after `patience` epochs without a better val macro F1 and restoring the best weights.
+ *
+ * @remarks Reproducible on one backend: the shuffle comes from our PRNG, and every
+ * Dropout layer gets a fresh seed per step derived from (seed, step, layer) — tfjs
+ * would otherwise reuse one fixed seed (the same mask every step) or `Math.random`.
+ * The seeds are cleared afterwards so the saved config holds none. Checks `signal` and
+ * yields to the event loop between batches. Tensors are disposed as it goes: the
+ * number of live tensors is the same after every epoch.
+ */
+export async function fitModel(input: FitInput): Promise<FitResult> {
+  const { model, trainGatherer, trainRows, hyper, signal } = input
+  const optimizer = tf.train.adam(hyper.lr)
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
+  const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[]
+  const shape = trainGatherer.inputShape
+  const order = Int32Array.from(trainRows)
+  const rng = new SeededRandom(deriveSeed(hyper.seed, 'shuffle'))
+  const losses: number[] = []
+  let best: tf.Tensor[] | null = null
+  let bestEpoch = 0
+  let bestF1 = -1
+  let step = 0
+  let trainMs = 0
+  let epochsRun = 0
+  const started = performance.now()
+  try {
+    for (let epoch = 1; epoch <= hyper.epochs && order.length > 0; epoch++) {
+      epochsRun = epoch
+      rng.shuffle(order)
+      const epochStart = performance.now()
+      let lossSum = tf.scalar(0)
+      for (let start = 0; start < order.length; start += hyper.batch_size) {
+        signal.throwIfAborted()
+        const end = Math.min(order.length, start + hyper.batch_size)
+        const n = end - start
+        for (let i = 0; i < dropouts.length; i++) dropouts[i].seed = deriveSeed(hyper.seed, 'dropout', step, i)
+        const x = tf.tensor(trainGatherer.gather(order, start, end), [n, ...shape])
+        const y = tf.tensor1d(trainGatherer.labels(order, start, end), 'int32')
+        const cost = optimizer.minimize(
+          () => {
+            const probs = model.apply(x, { training: true }) as tf.Tensor
+            const picked = tf.sum(tf.mul(probs, tf.oneHot(y, input.classes)), -1)
+            return tf.neg(tf.mean(tf.log(tf.clipByValue(picked, EPSILON, 1 - EPSILON)))) as tf.Scalar
+          },
+          true,
+          variables,
+        )!
+        const next: tf.Scalar = tf.tidy(() => tf.add(lossSum, tf.mul(cost, n)))
+        tf.dispose([x, y, cost, lossSum])
+        lossSum = next
+        step++
+        await yieldToEventLoop()
+      }
+      const loss = (await lossSum.data())[0] / order.length
+      lossSum.dispose()
+      losses.push(loss)
+      const epochMs = performance.now() - epochStart
+      trainMs += epochMs
+      const valPred = await predictClasses(model, input.predictGatherer, input.valRows, signal)
+      const f1 = macroF1(input.valLabels, valPred, input.classes)
+      if (f1 > bestF1) {
+        bestF1 = f1
+        bestEpoch = epoch
+        if (best) tf.dispose(best)
+        best = model.getWeights().map((w) => w.clone())
+      }
+      const elapsed = (performance.now() - started) / 1000
+      const eta = (elapsed / epoch) * (hyper.epochs - epoch)
+      input.progress(
+        `epoch ${epoch}/${hyper.epochs} loss ${loss.toFixed(4)} val_macro_f1 ${f1.toFixed(4)} ` +
+          `(best ${bestF1.toFixed(4)} @${bestEpoch}) ${Math.round(order.length / (epochMs / 1000))} windows/s ` +
+          `eta ${formatSeconds(eta)}`,
+      )
+      if (epoch - bestEpoch >= hyper.patience) {
+        if (epoch < hyper.epochs) input.progress(`early stop: no better val macro F1 for ${hyper.patience} epochs`)
+        break
+      }
+    }
+    if (best) model.setWeights(best)
+  } finally {
+    if (best) tf.dispose(best)
+    optimizer.dispose()
+    for (const d of dropouts) d.seed = undefined
+  }
+  return {
+    bestEpoch,
+    epochsRun,
+    bestValMacroF1: Math.max(bestF1, 0),
+    losses,
+    trainSeconds: trainMs / 1000,
+    windowsPerSecond: trainMs > 0 ? (order.length * epochsRun) / (trainMs / 1000) : 0,
+  }
+}
+
+/** `1h02m`, `3m20s`, `12s`. */
+export function formatSeconds(s: number): string {
+  const t = Math.round(s)
+  if (t >= 3600) return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`
+  if (t >= 60) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`
+  return `${t}s`
+}
