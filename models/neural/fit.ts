@@ -82,30 +82,31 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
       rng.shuffle(order)
       const epochStart = performance.now()
       let lossSum = tf.scalar(0)
-      for (let start = 0; start < order.length; start += hyper.batch_size) {
-        signal.throwIfAborted()
-        const end = Math.min(order.length, start + hyper.batch_size)
-        const n = end - start
-        for (let i = 0; i < dropouts.length; i++) dropouts[i].seed = deriveSeed(hyper.seed, 'dropout', step, i)
-        const x = tf.tensor(trainGatherer.gather(order, start, end), [n, ...shape])
-        const y = tf.tensor1d(trainGatherer.labels(order, start, end), 'int32')
-        const cost = optimizer.minimize(
-          () => {
-            const probs = model.apply(x, { training: true }) as tf.Tensor
-            const picked = tf.sum(tf.mul(probs, tf.oneHot(y, input.classes)), -1)
-            return tf.neg(tf.mean(tf.log(tf.clipByValue(picked, EPSILON, 1 - EPSILON)))) as tf.Scalar
-          },
-          true,
-          variables,
-        )!
-        const next: tf.Scalar = tf.tidy(() => tf.add(lossSum, tf.mul(cost, n)))
-        tf.dispose([x, y, cost, lossSum])
-        lossSum = next
-        step++
-        await yieldToEventLoop()
+      let loss: number
+      try {
+        for (let start = 0; start < order.length; start += hyper.batch_size) {
+          signal.throwIfAborted()
+          const end = Math.min(order.length, start + hyper.batch_size)
+          for (let i = 0; i < dropouts.length; i++) dropouts[i].seed = deriveSeed(hyper.seed, 'dropout', step, i)
+          const next: tf.Scalar = tf.tidy(() => {
+            const x = tf.tensor(trainGatherer.gather(order, start, end), [end - start, ...shape])
+            const y = tf.oneHot(tf.tensor1d(trainGatherer.labels(order, start, end), 'int32'), input.classes)
+            const cost = optimizer.minimize(
+              () => crossEntropy(model.apply(x, { training: true }) as tf.Tensor, y),
+              true,
+              variables,
+            )!
+            return tf.add(lossSum, tf.mul(cost, end - start))
+          })
+          lossSum.dispose()
+          lossSum = next
+          step++
+          await yieldToEventLoop()
+        }
+        loss = (await lossSum.data())[0] / order.length
+      } finally {
+        lossSum.dispose()
       }
-      const loss = (await lossSum.data())[0] / order.length
-      lossSum.dispose()
       losses.push(loss)
       const epochMs = performance.now() - epochStart
       trainMs += epochMs
@@ -143,6 +144,12 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
     trainSeconds: trainMs / 1000,
     windowsPerSecond: trainMs > 0 ? (order.length * epochsRun) / (trainMs / 1000) : 0,
   }
+}
+
+/** Mean sparse categorical cross-entropy of softmax outputs against one-hot labels, as Keras clips it. */
+function crossEntropy(probs: tf.Tensor, oneHot: tf.Tensor): tf.Scalar {
+  const picked = tf.sum(tf.mul(probs, oneHot), -1)
+  return tf.neg(tf.mean(tf.log(tf.clipByValue(picked, EPSILON, 1 - EPSILON)))) as tf.Scalar
 }
 
 /** `1h02m`, `3m20s`, `12s`. */

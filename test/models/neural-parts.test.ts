@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import * as tf from '@tensorflow/tfjs'
+import { probeNeuralBackends, useNeuralBackend } from '../../models/neural/backend.ts'
+import { BatchGatherer } from '../../models/neural/batches.ts'
+import { deriveSeed, SeededRandom } from '../../models/neural/prng.ts'
+import { fitScaler, standardize } from '../../models/split.ts'
+import { makeSequenceDataset } from './neural-dataset.ts'
+
+describe('BatchGatherer', () => {
+  // One episode per host, both named ep000: consecutive rows with equal episodeOf but
+  // different hosts must not be joined into one sequence.
+  const data = makeSequenceDataset({ hosts: 2, episodesPerHost: 1, windows: 6, features: 3 })
+  const all = Int32Array.from({ length: data.rows }, (_, i) => i)
+  const scaler = fitScaler(data, all)
+  const std = standardize(data, all, scaler)
+  const F = 3
+
+  test('single-window inputs equal standardize() (missing values become 0)', () => {
+    const g = new BatchGatherer(data, scaler, null, 4)
+    const rows = Int32Array.from([7, 0, 11])
+    assert.deepEqual(g.gather(rows, 0, 3), standardize(data, rows, scaler))
+    assert.ok(Number.isNaN(data.X[0]))
+    assert.equal(g.gather(rows, 1, 2)[0], 0)
+    assert.deepEqual(g.inputShape, [3])
+    assert.deepEqual(g.labels(rows, 0, 3), Int32Array.from([data.y[7], data.y[0], data.y[11]]))
+  })
+
+  test('sequences end at the row, oldest first, zero-padded at the episode start, never crossing hosts', () => {
+    const g = new BatchGatherer(data, scaler, 4, 2)
+    assert.deepEqual(g.inputShape, [4, 3])
+    // Row 3 is window 3 of host0: rows 0..3, no padding.
+    const full = g.gather([3], 0, 1)
+    assert.deepEqual(full, std.subarray(0, 4 * F))
+    // Row 7 is window 1 of host1 (row 5 is host0's last window of the same episode index).
+    const seq = Array.from(g.gather([3, 7], 1, 2))
+    assert.deepEqual(seq.slice(0, 2 * F), new Array(2 * F).fill(0))
+    assert.deepEqual(seq.slice(2 * F), Array.from(std.subarray(6 * F, 8 * F)))
+  })
+
+  test('reusing the buffer leaves no stale values in padded slots', () => {
+    const g = new BatchGatherer(data, scaler, 4, 1)
+    g.gather([5], 0, 1)
+    const first = Array.from(g.gather([6], 0, 1))
+    assert.deepEqual(first.slice(0, 3 * F), new Array(3 * F).fill(0))
+    assert.deepEqual(first.slice(3 * F), Array.from(std.subarray(6 * F, 7 * F)))
+  })
+
+  test('refuses a batch larger than it was sized for and a scaler of another width', () => {
+    const g = new BatchGatherer(data, scaler, null, 2)
+    assert.throws(() => g.gather([0, 1, 2], 0, 3), /batch of 3 rows exceeds/)
+    assert.throws(
+      () => new BatchGatherer(data, { mean: new Float32Array(2), std: new Float32Array(2) }, null, 2),
+      /fit it on this dataset's mode/,
+    )
+  })
+})
+
+describe('seeded randomness', () => {
+  test('shuffles are seeded permutations', () => {
+    const a = new SeededRandom(5).shuffle(Int32Array.from({ length: 100 }, (_, i) => i))
+    const b = new SeededRandom(5).shuffle(Int32Array.from({ length: 100 }, (_, i) => i))
+    const c = new SeededRandom(6).shuffle(Int32Array.from({ length: 100 }, (_, i) => i))
+    assert.deepEqual(a, b)
+    assert.notDeepEqual(a, c)
+    assert.deepEqual(
+      Array.from(a).sort((x, y) => x - y),
+      Array.from({ length: 100 }, (_, i) => i),
+    )
+  })
+
+  test('derived seeds are positive 31-bit ints that differ by path', () => {
+    const seeds = new Set<number>()
+    for (let step = 0; step < 1000; step++) seeds.add(deriveSeed(0, 'dropout', step, 0))
+    assert.equal(seeds.size, 1000)
+    for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 31)
+    assert.notEqual(deriveSeed(0, 'init', 1), deriveSeed(1, 'init', 1))
+  })
+})
+
+describe('tfjs patches', () => {
+  test('the Tile gradient sums dy over the repetitions', async () => {
+    await useNeuralBackend('wasm')
+    const x = tf.tensor3d([1, 2, 3, 4, 5, 6], [1, 2, 3])
+    const w = tf.tensor3d(
+      Array.from({ length: 2 * 4 * 6 }, (_, i) => (i % 7) - 3),
+      [2, 4, 6],
+    )
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.tile(t, [2, 2, 2]), w)))(x)
+    const wv = w.arraySync() as number[][][]
+    const expected = [0, 1].map((j) =>
+      [0, 1, 2].map((k) => {
+        let s = 0
+        for (let a = 0; a < 2; a++)
+          for (let b = 0; b < 2; b++) for (let c = 0; c < 2; c++) s += wv[a][b * 2 + j][c * 3 + k]
+        return s
+      }),
+    )
+    assert.deepEqual(grad.arraySync(), [expected])
+    tf.dispose([x, w, grad])
+  })
+
+  test('Conv1D filter gradients on wasm match the cpu backend', async () => {
+    const rng = new SeededRandom(3)
+    const values = (n: number) => Float32Array.from({ length: n }, () => rng.nextUint32() / 2 ** 31 - 1)
+    const xv = values(5 * 7 * 4)
+    const fv = values(3 * 4 * 6)
+    const dyv = values(5 * 7 * 6)
+    const gradOn = async (backend: string) => {
+      await useNeuralBackend(backend)
+      return tf.tidy(() => {
+        const x = tf.tensor3d(xv, [5, 7, 4])
+        const dy = tf.tensor3d(dyv, [5, 7, 6])
+        const g = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv1d(x, f as tf.Tensor3D, 1, 'same'), dy)))
+        return Array.from(g(tf.tensor3d(fv, [3, 4, 6])).dataSync())
+      })
+    }
+    const wasm = await gradOn('wasm')
+    const cpu = await gradOn('cpu')
+    assert.equal(wasm.length, 3 * 4 * 6)
+    for (let i = 0; i < wasm.length; i++)
+      assert.ok(Math.abs(wasm[i] - cpu[i]) < 1e-4, `element ${i}: ${wasm[i]} vs ${cpu[i]}`)
+  })
+})
+
+describe('backends', () => {
+  test('the probe lists wasm and cpu, and CUDA only with tfjs-node-gpu', () => {
+    const probe = probeNeuralBackends()
+    assert.ok(probe.available.includes('wasm') && probe.available.includes('cpu'))
+    assert.equal(probe.available.includes('tensorflow'), probe.tensorflowPackage !== null)
+    if (probe.tensorflowPackage !== '@tensorflow/tfjs-node-gpu') assert.equal(probe.cuda, false)
+  })
+
+  test('an unknown backend is refused with the known ones', async () => {
+    await assert.rejects(useNeuralBackend('webgpu'), /unknown tfjs backend 'webgpu': use one of wasm, cpu, tensorflow/)
+  })
+
+  test('tensorflow without a native binding names the packages to install', async (t) => {
+    const probe = probeNeuralBackends()
+    if (probe.tensorflowPackage !== null) {
+      const got = await useNeuralBackend('tensorflow')
+      assert.equal(got.name, 'tensorflow')
+      return
+    }
+    t.diagnostic('no tfjs-node here: checking the error')
+    await assert.rejects(useNeuralBackend('tensorflow'), /@tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node/)
+  })
+
+  test('the default is wasm when no native binding is installed', async () => {
+    const got = await useNeuralBackend()
+    if (probeNeuralBackends().tensorflowPackage === null)
+      assert.deepEqual(got, { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false })
+    else assert.equal(got.name, 'tensorflow')
+  })
+})
