@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import { registerFastTileGradient } from './tile-grad.ts'
 import { registerWasmConv2dFilterGrad } from './wasm-conv-grad.ts'
+import { registerWasmFastTransposedMatMul } from './wasm-matmul.ts'
 
 /** The tfjs backends the trainer can run on. */
 export const NEURAL_BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const
@@ -77,6 +78,7 @@ async function useWasm(): Promise<NeuralBackend> {
   }
   if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise')
   registerWasmConv2dFilterGrad()
+  registerWasmFastTransposedMatMul()
   return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false }
 }
 
@@ -107,8 +109,8 @@ async function tryTensorflow(pkg: string): Promise<NeuralBackend | null> {
  *
  * @remarks tfjs keeps one global backend per process, so concurrent runs in one process
  * share it. Production mode is enabled (no per-op debug checks, no console advice), and
- * two kernels tfjs lacks or does slowly are patched in (`registerFastTileGradient`,
- * `registerWasmConv2dFilterGrad`).
+ * kernels tfjs lacks or does slowly are patched in (`registerFastTileGradient`,
+ * `registerWasmConv2dFilterGrad`, `registerWasmFastTransposedMatMul`).
  */
 export async function useNeuralBackend(requested?: string): Promise<NeuralBackend> {
   tf.enableProdMode()

@@ -123,6 +123,41 @@ describe('tfjs patches', () => {
   })
 })
 
+describe('wasm transposed products', () => {
+  test('matMul with transpose flags on wasm matches the cpu backend, batched too, and frees its temporaries', async () => {
+    const rng = new SeededRandom(9)
+    const values = (n: number) => Float32Array.from({ length: n }, () => rng.nextUint32() / 2 ** 31 - 1)
+    const av = values(3 * 5 * 4)
+    const bv = values(3 * 5 * 6)
+    const products = async (backend: string) => {
+      await useNeuralBackend(backend)
+      const before = tf.memory().numTensors
+      const out = tf.tidy(() => {
+        const a = tf.tensor3d(av, [3, 5, 4])
+        const b = tf.tensor3d(bv, [3, 5, 6])
+        const a2 = tf.tensor2d(av.subarray(0, 20), [5, 4])
+        const b2 = tf.tensor2d(bv.subarray(0, 30), [5, 6])
+        return [
+          tf.matMul(a, b, true, false),
+          tf.matMul(b, a, true, false),
+          tf.matMul(tf.transpose(a, [0, 2, 1]), tf.transpose(b, [0, 2, 1]), false, true),
+          tf.matMul(a2, b2, true, false),
+          tf.matMul(tf.transpose(b2), tf.transpose(a2), false, true),
+          tf.matMul(a2, tf.transpose(b2), true, true),
+        ].map((t) => Array.from(t.dataSync()))
+      })
+      assert.equal(tf.memory().numTensors, before)
+      return out
+    }
+    const wasm = await products('wasm')
+    const cpu = await products('cpu')
+    wasm.forEach((w, k) => {
+      assert.equal(w.length, cpu[k].length)
+      w.forEach((v, i) => assert.ok(Math.abs(v - cpu[k][i]) < 1e-5, `product ${k} element ${i}: ${v} vs ${cpu[k][i]}`))
+    })
+  })
+})
+
 describe('backends', () => {
   test('the probe lists wasm and cpu, and CUDA only with tfjs-node-gpu', () => {
     const probe = probeNeuralBackends()
