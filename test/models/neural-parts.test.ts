@@ -153,7 +153,8 @@ describe('wasm transposed products', () => {
     const cpu = await products('cpu')
     wasm.forEach((w, k) => {
       assert.equal(w.length, cpu[k].length)
-      w.forEach((v, i) => assert.ok(Math.abs(v - cpu[k][i]) < 1e-5, `product ${k} element ${i}: ${v} vs ${cpu[k][i]}`))
+      for (let i = 0; i < w.length; i++)
+        assert.ok(Math.abs(w[i] - cpu[k][i]) < 1e-5, `product ${k} element ${i}: ${w[i]} vs ${cpu[k][i]}`)
     })
   })
 })
