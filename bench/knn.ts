@@ -1,0 +1,162 @@
+/**
+ * KNN predict (search + vote) through OpenBLAS vs scikit-learn's brute-force
+ * `KNeighborsClassifier` on the same standardised float32 data, measured in the same run.
+ * Target: within 2x of scikit-learn, aiming to beat it.
+ *
+ * Both sides time predict only (scikit-learn's `fit` for brute is a copy; ours builds
+ * the augmented index, timed separately). scikit-learn gets the float32 values as
+ * float64 (what the bundle README does) and, for reference, as float32. Also timed here:
+ * the GEMM alone with 1 and 2 OpenBLAS threads, which decides the thread choice in
+ * models/knn/blas.ts. Python is Debian's /usr/bin/python3 (`PYTHON` overrides).
+ *
+ *   npx node bench/knn.ts [train=100000] [queries=10000] [features=145] [k=10] [reps=3]
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fitKnn, isOpenBlas, loadOpenBlas, openBlasKernel, predictKnn } from '../models/knn/index.ts'
+import { DEFAULT_QUERY_BLOCK, DEFAULT_ROW_BLOCK } from '../models/knn/knn-search.ts'
+
+const [trainArg, queriesArg, featuresArg, kArg, repsArg] = process.argv.slice(2).map(Number)
+const n = trainArg || 100_000
+const m = queriesArg || 10_000
+const f = featuresArg || 145
+const k = kArg || 10
+const reps = repsArg || 3
+const classes = 6
+const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3')
+
+/** Standardised-looking data: 6 class centres, unit noise, queries from the same mixture. */
+function synthesize(rows: number, seed: number): { X: Float32Array; y: Int32Array } {
+  let state = seed >>> 0
+  const rand = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
+  let cs = 99
+  const centre = Float32Array.from({ length: classes * f }, () => {
+    cs = (cs * 1103515245 + 12345) % 2147483648
+    return (cs / 2147483648 - 0.5) * 0.6
+  })
+  const X = new Float32Array(rows * f)
+  const y = new Int32Array(rows)
+  for (let r = 0; r < rows; r++) {
+    const c = Math.floor(rand() * classes)
+    y[r] = c
+    for (let j = 0; j < f; j++) X[r * f + j] = centre[c * f + j] + gauss()
+  }
+  return { X, y }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const fmt = (s: number) => `${s.toFixed(3)} s`
+
+const blas = loadOpenBlas()
+const kernel = openBlasKernel().kernel
+if (!kernel || !isOpenBlas(blas)) throw new Error('bench/knn.ts needs OpenBLAS (apt-get install libopenblas0)')
+console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model}), load average ${loadavg()[0].toFixed(2)}`)
+console.log(`data: ${n} train x ${f} features, ${m} queries, k=${k}; ours: ${kernel.describe()}`)
+const train = synthesize(n, 1)
+const queries = synthesize(m, 2).X
+const dir = mkdtempSync(join(tmpdir(), 'bench-knn-'))
+try {
+  writeFileSync(join(dir, 'X.bin'), new Uint8Array(train.X.buffer))
+  writeFileSync(join(dir, 'y.bin'), new Uint8Array(train.y.buffer))
+  writeFileSync(join(dir, 'Q.bin'), new Uint8Array(queries.buffer))
+  writeFileSync(
+    join(dir, 'sk.py'),
+    `import json, sys, time
+import numpy as np
+from sklearn.neighbors import KNeighborsClassifier
+from threadpoolctl import threadpool_info
+f, k, reps = ${f}, ${k}, ${reps}
+X = np.fromfile("X.bin", dtype="<f4").reshape(-1, f)
+y = np.fromfile("y.bin", dtype="<i4")
+Q = np.fromfile("Q.bin", dtype="<f4").reshape(-1, f)
+out = {"blas": [(i.get("internal_api"), i.get("architecture"), i.get("num_threads")) for i in threadpool_info()]}
+for name, dt in (("float64", np.float64), ("float32", np.float32)):
+    clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(X.astype(dt), y)
+    Qd = Q.astype(dt)
+    times = []
+    for _ in range(reps if name == "float64" else 1):
+        t = time.perf_counter()
+        pred = clf.predict(Qd)
+        times.append(time.perf_counter() - t)
+    out[name] = times
+    if name == "float64":
+        pred.astype("<i4").tofile("pred.bin")
+print(json.dumps(out))
+`,
+  )
+
+  // Alternate: ours, scikit-learn, ours again, so both see the same machine load.
+  const ours: number[] = []
+  const runOurs = async () => {
+    const t0 = performance.now()
+    const model = fitKnn(
+      train.X,
+      f,
+      train.y,
+      k,
+      Array.from({ length: classes }, (_, c) => `c${c}`),
+    )
+    const fitS = (performance.now() - t0) / 1000
+    for (let r = 0; r < reps; r++) {
+      const res = await predictKnn(model, queries, kernel)
+      ours.push(res.seconds)
+      if (r === 0) console.log(`ours: index build ${fmt(fitS)}, exact rescans ${res.rescanned}`)
+    }
+    return { model, pred: (await predictKnn(model, queries, kernel)).pred }
+  }
+  const { model, pred } = await runOurs()
+  const sk = JSON.parse(execFileSync(PYTHON, ['sk.py'], { cwd: dir, encoding: 'utf8' })) as {
+    blas: unknown
+    float64: number[]
+    float32: number[]
+  }
+  await runOurs()
+  const skPred = new Int32Array(new Uint8Array(readFileSync(join(dir, 'pred.bin'))).buffer)
+  let agree = 0
+  for (let i = 0; i < m; i++) if (skPred[i] === pred[i]) agree++
+
+  // The GEMM alone (no scan), with 1 and 2 threads: the thread choice in models/knn/blas.ts.
+  const gemm = (threads: number): number => {
+    blas.setThreads(threads)
+    const d = f + 1
+    const qb = DEFAULT_QUERY_BLOCK
+    const nb = DEFAULT_ROW_BLOCK
+    const qa = new Float32Array(qb * d).fill(0.5)
+    const c = new Float32Array(qb * nb)
+    const t0 = performance.now()
+    for (let q0 = 0; q0 < m; q0 += qb)
+      for (let x0 = 0; x0 < n; x0 += nb)
+        kernel.product(Math.min(qb, m - q0), Math.min(nb, n - x0), d, qa, 0, model.index.augmented, x0, c, nb)
+    return (performance.now() - t0) / 1000
+  }
+  const threadsBefore = blas.threads()
+  const gemm2 = Math.min(gemm(2), gemm(2))
+  const gemm1 = Math.min(gemm(1), gemm(1))
+  blas.setThreads(threadsBefore)
+
+  const oursMed = median(ours)
+  const skMed = median(sk.float64)
+  console.log(`scikit-learn ${JSON.stringify(sk.blas)}`)
+  console.log(`ours predict:         median ${fmt(oursMed)} (runs ${ours.map(fmt).join(', ')})`)
+  console.log(`scikit-learn float64: median ${fmt(skMed)} (runs ${sk.float64.map(fmt).join(', ')})`)
+  console.log(`scikit-learn float32: ${fmt(sk.float32[0])}`)
+  console.log(`predictions equal to scikit-learn's: ${agree} / ${m}`)
+  console.log(
+    `GEMM alone: 2 threads ${fmt(gemm2)}, 1 thread ${fmt(gemm1)}; scan + re-rank + vote ~${fmt(oursMed - gemm2)}`,
+  )
+  console.log(
+    `thread choice: sequential 2-thread GEMM + scan ~${fmt(oursMed)} vs overlapped 1-thread GEMM || scan >= ${fmt(Math.max(gemm1, oursMed - gemm2))}`,
+  )
+  console.log(`ratio ours / scikit-learn (float64): ${(oursMed / skMed).toFixed(2)}x (target <= 2x, aim < 1x)`)
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
