@@ -3,9 +3,11 @@ import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
+import { registerFastConv1dFilterGradient } from './conv1d-grad.ts'
 import { registerFastTileGradient } from './tile-grad.ts'
 import { registerWasmConv2dFilterGrad } from './wasm-conv-grad.ts'
 import { registerWasmFastTransposedMatMul } from './wasm-matmul.ts'
+import { registerWasmFastTile } from './wasm-tile.ts'
 
 /** The tfjs backends the trainer can run on. */
 export const NEURAL_BACKENDS = ['wasm', 'cpu', 'tensorflow'] as const
@@ -79,6 +81,7 @@ async function useWasm(): Promise<NeuralBackend> {
   if (!(await tf.setBackend('wasm'))) throw new Error('the tfjs wasm backend failed to initialise')
   registerWasmConv2dFilterGrad()
   registerWasmFastTransposedMatMul()
+  registerWasmFastTile()
   return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false }
 }
 
@@ -109,12 +112,14 @@ async function tryTensorflow(pkg: string): Promise<NeuralBackend | null> {
  *
  * @remarks tfjs keeps one global backend per process, so concurrent runs in one process
  * share it. Production mode is enabled (no per-op debug checks, no console advice), and
- * kernels tfjs lacks or does slowly are patched in (`registerFastTileGradient`,
- * `registerWasmConv2dFilterGrad`, `registerWasmFastTransposedMatMul`).
+ * kernels tfjs lacks or does slowly are patched in (`registerFastTileGradient`, `registerFastConv1dFilterGradient`,
+ * `registerWasmConv2dFilterGrad`, `registerWasmFastTransposedMatMul`,
+ * `registerWasmFastTile`).
  */
 export async function useNeuralBackend(requested?: string): Promise<NeuralBackend> {
   tf.enableProdMode()
   registerFastTileGradient()
+  registerFastConv1dFilterGradient()
   if (requested !== undefined && !(NEURAL_BACKENDS as readonly string[]).includes(requested))
     throw new Error(`unknown tfjs backend '${requested}': use one of ${NEURAL_BACKENDS.join(', ')}`)
   if (requested === 'wasm') return useWasm()

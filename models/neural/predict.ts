@@ -26,7 +26,7 @@ export async function predictClasses(
     const end = Math.min(rows.length, start + gatherer.maxBatch)
     const x = gatherer.gather(rows, start, end)
     const classes = tf.tidy(() => {
-      const probs = model.predict(tf.tensor(x, [end - start, ...shape])) as tf.Tensor
+      const probs = model.predict(tf.tensor(x, [end - start, ...shape]), { batchSize: end - start }) as tf.Tensor
       return tf.argMax(probs, -1)
     })
     out.set(classes.dataSync(), start)

@@ -12,7 +12,8 @@ export type RnnKind = 'gru' | 'lstm'
  * on the last step's state.
  *
  * @remarks tfjs's GRU is Keras's `reset_after=False` variant (it says so in the saved
- * config). Recurrent kernels start Glorot-uniform rather than Keras's orthogonal: tfjs
+ * config). Gates use the logistic sigmoid, as Keras 2 and PyTorch do (tfjs defaults to
+ * the hard sigmoid, whose clipped gradient also costs three extra kernels per step). Recurrent kernels start Glorot-uniform rather than Keras's orthogonal: tfjs
  * orthogonalises by Gram-Schmidt in tensor ops, which takes 15 s for one 128x512 LSTM
  * kernel on the cpu backend (0.2 s on wasm) and warns on the console; over 8 steps the
  * difference in conditioning does not matter.
@@ -27,6 +28,7 @@ export function buildRnn(kind: RnnKind, shape: ModelShape, hyper: GruHyper | Lst
       returnSequences: i < hyper.layers,
       kernelInitializer: init.glorotUniform(),
       recurrentInitializer: init.glorotUniform(),
+      recurrentActivation: 'sigmoid' as const,
       name: `${kind}_${i}`,
     }
     x = (kind === 'gru' ? tf.layers.gru(args) : tf.layers.lstm(args)).apply(x) as tf.SymbolicTensor

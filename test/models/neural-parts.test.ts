@@ -100,26 +100,125 @@ describe('tfjs patches', () => {
     tf.dispose([x, w, grad])
   })
 
-  test('Conv1D filter gradients on wasm match the cpu backend', async () => {
-    const rng = new SeededRandom(3)
+  /** dW[k][ci][co] = sum over b, t of xpad[b][t + k][ci] * dy[b][t][co], in plain JS. */
+  function naiveConv1dFilterGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    dims: number[],
+    taps: number,
+    pad: 'same' | 'valid',
+  ) {
+    const [B, W, Ci, Co] = dims
+    const left = pad === 'same' ? Math.floor((taps - 1) / 2) : 0
+    const Wo = pad === 'same' ? W : W - taps + 1
+    const out = new Float64Array(taps * Ci * Co)
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < Wo; t++)
+        for (let k = 0; k < taps; k++) {
+          const src = t + k - left
+          if (src < 0 || src >= W) continue
+          for (let ci = 0; ci < Ci; ci++)
+            for (let co = 0; co < Co; co++)
+              out[(k * Ci + ci) * Co + co] += x[(b * W + src) * Ci + ci] * dy[(b * Wo + t) * Co + co]
+        }
+    return out
+  }
+
+  for (const [taps, pad] of [
+    [3, 'same'],
+    [2, 'same'],
+    [3, 'valid'],
+  ] as const) {
+    test(`Conv1D filter gradients (${taps} taps, ${pad}) on wasm and cpu match a plain-JS reference`, async () => {
+      const rng = new SeededRandom(3 + taps)
+      const values = (n: number) => Float32Array.from({ length: n }, () => rng.nextUint32() / 2 ** 31 - 1)
+      const [B, W, Ci, Co] = [5, 7, 4, 6]
+      const Wo = pad === 'same' ? W : W - taps + 1
+      const xv = values(B * W * Ci)
+      const fv = values(taps * Ci * Co)
+      const dyv = values(B * Wo * Co)
+      const expected = naiveConv1dFilterGrad(xv, dyv, [B, W, Ci, Co], taps, pad)
+      for (const backend of ['wasm', 'cpu']) {
+        await useNeuralBackend(backend)
+        const got = tf.tidy(() => {
+          const x = tf.tensor3d(xv, [B, W, Ci])
+          const dy = tf.tensor3d(dyv, [B, Wo, Co])
+          const g = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv1d(x, f as tf.Tensor3D, 1, pad), dy)))
+          return Array.from(g(tf.tensor3d(fv, [taps, Ci, Co])).dataSync())
+        })
+        assert.equal(got.length, expected.length)
+        for (let i = 0; i < got.length; i++)
+          assert.ok(Math.abs(got[i] - expected[i]) < 1e-4, `${backend} element ${i}: ${got[i]} vs ${expected[i]}`)
+      }
+    })
+  }
+
+  test('2-D convolution filter gradients (the wasm Conv2DBackpropFilter kernel) match the cpu backend', async () => {
+    const rng = new SeededRandom(4)
     const values = (n: number) => Float32Array.from({ length: n }, () => rng.nextUint32() / 2 ** 31 - 1)
-    const xv = values(5 * 7 * 4)
-    const fv = values(3 * 4 * 6)
-    const dyv = values(5 * 7 * 6)
+    const xv = values(2 * 4 * 5 * 3)
+    const fv = values(2 * 3 * 3 * 4)
     const gradOn = async (backend: string) => {
       await useNeuralBackend(backend)
       return tf.tidy(() => {
-        const x = tf.tensor3d(xv, [5, 7, 4])
-        const dy = tf.tensor3d(dyv, [5, 7, 6])
-        const g = tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv1d(x, f as tf.Tensor3D, 1, 'same'), dy)))
-        return Array.from(g(tf.tensor3d(fv, [3, 4, 6])).dataSync())
+        const x = tf.tensor4d(xv, [2, 4, 5, 3])
+        const g = tf.grad((f: tf.Tensor) => tf.sum(tf.square(tf.conv2d(x, f as tf.Tensor4D, 1, 'same'))))
+        return Array.from(g(tf.tensor4d(fv, [2, 3, 3, 4])).dataSync())
       })
     }
     const wasm = await gradOn('wasm')
     const cpu = await gradOn('cpu')
-    assert.equal(wasm.length, 3 * 4 * 6)
+    assert.equal(wasm.length, 2 * 3 * 3 * 4)
     for (let i = 0; i < wasm.length; i++)
-      assert.ok(Math.abs(wasm[i] - cpu[i]) < 1e-4, `element ${i}: ${wasm[i]} vs ${cpu[i]}`)
+      assert.ok(Math.abs(wasm[i] - cpu[i]) < 1e-3, `element ${i}: ${wasm[i]} vs ${cpu[i]}`)
+  })
+
+  test('tiling on wasm copies exactly what the cpu backend does, for floats, ints and bools', async () => {
+    const cases: [number[], number[]][] = [
+      [
+        [2, 3, 1],
+        [1, 1, 4],
+      ],
+      [
+        [1, 1, 3],
+        [2, 3, 1],
+      ],
+      [
+        [2, 1, 3],
+        [3, 2, 2],
+      ],
+      [[4], [1]],
+    ]
+    const run = async (backend: string) => {
+      await useNeuralBackend(backend)
+      return cases.flatMap(([shape, reps]) =>
+        tf.tidy(() => {
+          const n = shape.reduce((a, b) => a * b, 1)
+          const f = tf.tensor(
+            Float32Array.from({ length: n }, (_, i) => i / 3),
+            shape,
+          )
+          const i32 = tf.tensor(
+            Int32Array.from({ length: n }, (_, i) => i * 7),
+            shape,
+            'int32',
+          )
+          const b = tf.tensor(
+            Uint8Array.from({ length: n }, (_, i) => i % 2),
+            shape,
+            'bool',
+          )
+          return [f, i32, b].map((t) => ({
+            shape: tf.tile(t, reps).shape,
+            values: Array.from(tf.tile(t, reps).dataSync()),
+          }))
+        }),
+      )
+    }
+    const wasm = await run('wasm')
+    const cpu = await run('cpu')
+    assert.deepEqual(wasm, cpu)
+    assert.deepEqual(wasm[0].shape, [2, 3, 4])
   })
 })
 
