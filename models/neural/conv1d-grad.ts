@@ -52,7 +52,7 @@ let patched = false
  *
  * @remarks On wasm the filter gradient otherwise runs a naive loop (72% of the CNN's
  * training time; see also `registerWasmConv2dFilterGrad`). Mathematically identical;
- * summation order differs. Idempotent; applies to every backend.
+ * summation order differs. Idempotent; not used on the native `tensorflow` backend.
  */
 export function registerFastConv1dFilterGradient(): void {
   if (patched) return
@@ -62,6 +62,8 @@ export function registerFastConv1dFilterGradient(): void {
     ...original,
     gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: tf.NamedAttrMap) => {
       const grads = original.gradFunc(dy, saved, attrs)
+      // Native TensorFlow has a real kernel for this; only the JS and wasm backends gain.
+      if (tf.getBackend() === 'tensorflow') return grads
       const [x, filter] = saved
       const a = attrs as unknown as Conv2DAttrs
       const oneD =

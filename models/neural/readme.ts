@@ -47,8 +47,9 @@ export function neuralReadme(facts: NeuralReadmeFacts): string {
   lines.push(
     '',
     '## Loading in TensorFlow.js',
-    'With `@tensorflow/tfjs-node` or in a browser: `await tf.loadLayersModel("file://DIR/model.json")`',
-    '(or an `http(s)://` URL). With plain `@tensorflow/tfjs` in Node, load from memory:',
+    'With `@tensorflow/tfjs-node`: `await tf.loadLayersModel("file://DIR/model.json")`; in a browser,',
+    'serve the directory and pass the `http(s)://` URL of `model.json`. With plain `@tensorflow/tfjs` in',
+    'Node, load from memory:',
     '',
     '```js',
     "import * as tf from '@tensorflow/tfjs'",
