@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { Trainer } from '../types.ts'
+import type { TrainContext, TrainedModel, Trainer } from '../types.ts'
 import { useNeuralBackend } from './backend.ts'
 import { BatchGatherer } from './batches.ts'
 import { buildNeuralModel, isNeuralModel, NEURAL_MODELS, parseNeuralHyper, sequenceLength } from './build-model.ts'
@@ -15,9 +15,20 @@ import { neuralReadme } from './readme.ts'
  *
  * @remarks The backend is `ctx.backend` when set, otherwise tfjs-node-gpu, tfjs-node or
  * wasm, whichever loads first; `runInfo` says which and whether CUDA was used. The model's
- * tensors are all released before returning.
+ * tensors are all released before returning. Concurrent calls in one process run one
+ * after the other.
  */
-export const trainNeural: Trainer = async (ctx) => {
+export const trainNeural: Trainer = (ctx) => {
+  // One run at a time per process: tfjs has one global backend, and runs on one JS
+  // thread gain nothing from interleaving.
+  const run = queue.then(() => trainOne(ctx))
+  queue = run.catch(() => {})
+  return run
+}
+
+let queue: Promise<unknown> = Promise.resolve()
+
+async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
   const name = ctx.job.model
   if (!isNeuralModel(name)) throw new Error(`trainNeural cannot train '${name}': it trains ${NEURAL_MODELS.join(', ')}`)
   const hyper = parseNeuralHyper(name, ctx.job.hyper)

@@ -167,6 +167,25 @@ describe('neural trainers on wasm', () => {
     assert.equal(tf.memory().numTensors, tensorsBefore)
   })
 
+  test('concurrent calls in one process run one after the other', async () => {
+    const log: string[] = []
+    const run = (tag: string, backend: string) =>
+      trainNeural({
+        job: job('mlp', { ...SMALL, epochs: 2 }),
+        data,
+        split,
+        scaler,
+        progress: () => log.push(tag),
+        signal: new AbortController().signal,
+        backend,
+      })
+    const [a, b] = await Promise.all([run('a', 'wasm'), run('b', 'cpu')])
+    assert.equal(a.runInfo?.backend, 'wasm')
+    assert.equal(b.runInfo?.backend, 'cpu')
+    assert.equal(log.join(''), 'aaabbb')
+    await useNeuralBackend('wasm')
+  })
+
   test('a hyper for another model is refused', async () => {
     await assert.rejects(
       trainNeural({
