@@ -218,9 +218,9 @@ function buildWorld(opts: Resolved): World {
   const sep = new Float64Array(F)
   const oscAmp = new Float64Array(F)
   for (let j = 0; j < F; j++) {
-    if (j >= R) sep[j] = 1.1
+    if (j >= R) sep[j] = 0.45
     else if (j % 10 === 9) oscAmp[j] = 1.2
-    else sep[j] = rng.uniform() < 0.6 ? 0.3 : 0
+    else sep[j] = rng.uniform() < 0.6 ? 0.4 : 0
   }
   const mu = new Float64Array(C * F)
   for (let i = 0; i < mu.length; i++) mu[i] = sep[i % F] * rng.gaussian()
@@ -389,13 +389,8 @@ class CsvSink {
     this.uint(ip)
     if (fp === 0) return
     buf[this.pos++] = 46 // '.'
-    let digits = 4
-    while (fp % 10 === 0) {
-      fp /= 10
-      digits--
-    }
-    let div = 10 ** (digits - 1)
-    for (let k = 0; k < digits; k++) {
+    let div = 1000
+    while (fp !== 0) {
       const d = Math.floor(fp / div)
       buf[this.pos++] = 48 + d
       fp -= d * div
@@ -403,19 +398,18 @@ class CsvSink {
     }
   }
 
+  /** Writes a non-negative integer in decimal. */
   private uint(n: number): void {
+    let digits = 1
+    for (let p = 10; p <= n; p *= 10) digits++
     const buf = this.buf
-    if (n < 10) {
-      buf[this.pos++] = 48 + n
-      return
-    }
-    const start = this.pos
-    while (n > 0) {
+    let at = this.pos + digits
+    this.pos = at
+    do {
       const q = Math.floor(n / 10)
-      buf[this.pos++] = 48 + (n - q * 10)
+      buf[--at] = 48 + (n - q * 10)
       n = q
-    }
-    buf.subarray(start, this.pos).reverse()
+    } while (n > 0)
   }
 
   flush(): void {
