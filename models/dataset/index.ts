@@ -10,6 +10,7 @@ export {
   selectFeatures,
 } from './config.ts'
 export { DatasetError, type DatasetLocation } from './errors.ts'
+export { type DatasetInfo, datasetInfo } from './info.ts'
 export { type LoadOptions, loadDataset, loadDatasetKeys, REQUIRED_COLUMNS, readDatasetLayout } from './load.ts'
 export { Prng } from './prng.ts'
 export { schemaHash } from './schema-hash.ts'
