@@ -98,11 +98,11 @@ interface JobRecords {
   other: JobRecord[]
 }
 
-/** Groups the verified records of a document by job; forged, malformed and unauthorised records are dropped. */
-function collect(doc: JobTable, trust: TrustConfig): Map<string, JobRecords> {
+/** Groups verified records by job; forged, malformed and unauthorised records are dropped. */
+function collect(records: Iterable<unknown>, trust: TrustConfig): Map<string, JobRecords> {
   const byJob = new Map<string, JobRecords>()
   const verified = new Map<string, JobRecord>()
-  for (const bytes of recordsOf(doc)) {
+  for (const bytes of records) {
     const v = decodeRecord(bytes)
     if (v !== null) verified.set(v.key, v.record)
   }
@@ -122,12 +122,25 @@ function collect(doc: JobTable, trust: TrustConfig): Map<string, JobRecords> {
   return byJob
 }
 
+// Spec validity is a pure function of the record; decodeRecord hands every peer the same
+// record object for the same bytes, so this cache is shared by all documents in a process.
+const specIds = new WeakMap<RecordOf<'spec'>, string | null>()
+
+/** The job id a spec record hashes to, or null when its hypers do not validate. */
+function specIdOf(s: RecordOf<'spec'>): string | null {
+  let id = specIds.get(s)
+  if (id === undefined) {
+    id = MODELS[s.spec.model].hyper.safeParse(s.spec.hyper).success ? jobId(s.spec) : null
+    specIds.set(s, id)
+  }
+  return id
+}
+
 /** The valid spec of a job: its id must hash from its identity and its hypers must validate; newest wins. */
 function pickSpec(id: string, specs: readonly RecordOf<'spec'>[]): RecordOf<'spec'> | undefined {
   let best: RecordOf<'spec'> | undefined
   for (const s of specs) {
-    if (!MODELS[s.spec.model].hyper.safeParse(s.spec.hyper).success) continue
-    if (jobId(s.spec) !== id) continue
+    if (specIdOf(s) !== id) continue
     if (best === undefined || s.at > best.at || (s.at === best.at && JSON.stringify(s) > JSON.stringify(best))) best = s
   }
   return best
@@ -148,14 +161,52 @@ function maxAt(records: readonly { at: number }[]): number | null {
  * or that come from a host the job's constraints exclude, are ignored.
  */
 export function deriveJobs(doc: JobTable, view: LocalView, trust: TrustConfig): DerivedJob[] {
+  return deriveRecords(recordsOf(doc), view, trust)
+}
+
+/**
+ * `deriveJobs` over any collection of record bytes (a document's log, or a subset of it).
+ *
+ * @remarks Jobs are derived independently of each other, so deriving the records of one
+ * job gives that job exactly as `deriveJobs` over the whole document does: incremental
+ * derivation (`DerivedTable`) relies on this.
+ */
+export function deriveRecords(records: Iterable<unknown>, view: LocalView, trust: TrustConfig): DerivedJob[] {
   const out: DerivedJob[] = []
-  for (const [id, recs] of collect(doc, trust)) {
+  for (const [id, recs] of collect(records, trust)) {
     const specRec = pickSpec(id, recs.specs)
     if (specRec === undefined) continue
     out.push(deriveOne(id as JobId, specRec, recs.other, view, trust))
   }
   out.sort((a, b) => b.spec.priority - a.spec.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   return out
+}
+
+/**
+ * A result recorded by a claimant that did not win its round: it trained because a
+ * partition hid the winning claim until after it finished. The model is as good as the
+ * winner's would be, so the job counts as completed rather than throwing a finished
+ * result away (found by the simulator: a late, higher-scored claim that then failed
+ * turned a completed job into a failed one). Earliest round first, then claim order.
+ */
+function resultOfLoser(
+  rounds: ReadonlyMap<number, Claim[]>,
+  roundNumbers: readonly number[],
+  inGen: readonly JobRecord[],
+  attemptOf: ReadonlyMap<number, number>,
+  used: number,
+  maxAttempts: number,
+): { rec: RecordOf<'complete'>; attempt: number } | null {
+  for (const round of roundNumbers) {
+    const claimants = [...(rounds.get(round) ?? [])].sort(compareClaims)
+    for (const c of claimants) {
+      const rec = inGen.find((r) => r.t === 'complete' && r.r === round && r.by === c.by) as
+        | RecordOf<'complete'>
+        | undefined
+      if (rec !== undefined) return { rec, attempt: attemptOf.get(round) ?? Math.max(1, Math.min(used, maxAttempts)) }
+    }
+  }
+  return null
 }
 
 function deriveOne(
@@ -202,6 +253,7 @@ function deriveOne(
   let lastError: string | null = null
   let active: { round: number; winner: Claim; claims: Claim[]; attemptBefore: number } | null = null
   let completed: { rec: RecordOf<'complete'>; attempt: number } | null = null
+  const attemptOf = new Map<number, number>()
   const lastRound = roundNumbers.length > 0 ? roundNumbers[roundNumbers.length - 1] : 0
   for (const round of roundNumbers) {
     if (used >= spec.max_attempts) break
@@ -209,6 +261,7 @@ function deriveOne(
     const winner = winnerOf(claims)
     if (winner === undefined) continue
     const attemptBefore = used
+    attemptOf.set(round, attemptBefore + 1)
     const done = by('complete', round, winner.by) as RecordOf<'complete'> | undefined
     if (done !== undefined && completed === null) completed = { rec: done, attempt: attemptBefore + 1 }
     const fail = by('fail', round, winner.by) as RecordOf<'fail'> | undefined
@@ -230,6 +283,7 @@ function deriveOne(
     }
   }
 
+  if (completed === null) completed = resultOfLoser(rounds, roundNumbers, inGen, attemptOf, used, spec.max_attempts)
   const common = { ...base, round: lastRound, nextRound: lastRound + 1, claimants: [] as string[] }
   if (cancel.length > 0) {
     return {

@@ -1,5 +1,7 @@
 export type { DerivedJob, JobStatus, LocalView, TrustConfig } from './derive.ts'
-export { compareClaims, deriveJobs, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
+export { compareClaims, deriveJobs, deriveRecords, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
+export type { LocallyLapsed } from './derived-table.ts'
+export { DerivedTable } from './derived-table.ts'
 export type { JobTable, JobTableDoc } from './job-table-doc.ts'
 export { appendRecords, createJobTable, loadJobTable, recordsOf, saveJobTable } from './job-table-doc.ts'
 export {
