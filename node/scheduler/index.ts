@@ -1,0 +1,8 @@
+export type { Decision, RoundRef, RunOutcome, SchedulerAction, StopReason } from './actions.ts'
+export { STOP_REASONS } from './actions.ts'
+export type { HostCapability, IneligibleReason } from './capability.ts'
+export { capabilityScore, ineligibility, mayRun, prefersGpu } from './capability.ts'
+export type { SchedulerComponents, SchedulerInit } from './scheduler.ts'
+export { DEFAULT_SCHEDULER_INIT, Scheduler } from './scheduler.ts'
+export type { JobTableView } from './table-view.ts'
+export { tableView } from './table-view.ts'
