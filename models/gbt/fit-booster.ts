@@ -74,6 +74,7 @@ export async function fitBooster(lib: XgboostLibrary, input: FitBoosterInput): P
   if (split.val.length === 0) {
     throw new Error('gbt: the val split is empty, and early stopping needs it; raise split.val_frac or add episodes')
   }
+  signal.throwIfAborted()
   const nthread = hyper.nthread
   const dmats: DMatrixHandle[] = []
   const boosters: BoosterHandle[] = []
@@ -82,6 +83,13 @@ export async function fitBooster(lib: XgboostLibrary, input: FitBoosterInput): P
     dmats.push(dm)
     lib.setFloatInfo(dm, 'label', labelsAsFloat(data, rows))
     return dm
+  }
+  const predict = (booster: BoosterHandle, dm: DMatrixHandle, rows: number): Float32Array => {
+    const { values, shape } = lib.predict(booster, dm)
+    if (values.length !== rows * numClass) {
+      throw new Error(`XGBoost predicted shape [${shape}] for ${rows} rows of ${numClass} classes`)
+    }
+    return values
   }
   const free = (dm: DMatrixHandle): void => {
     dmats.splice(dmats.indexOf(dm), 1)
@@ -120,12 +128,12 @@ export async function fitBooster(lib: XgboostLibrary, input: FitBoosterInput): P
     lib.setAttr(best, 'best_iteration', String(stopping.bestIteration))
     lib.setAttr(best, 'best_score', String(stopping.bestScore))
     const modelJson = lib.saveModelJson(best)
-    const valProba = lib.predict(best, dval).values
+    const valProba = predict(best, dval, split.val.length)
     free(dval)
     let testProba: Float32Array = new Float32Array(0)
     if (split.test.length > 0) {
       const dtest = matrix(split.test)
-      testProba = lib.predict(best, dtest).values
+      testProba = predict(best, dtest, split.test.length)
       free(dtest)
     }
     return {
