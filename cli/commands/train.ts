@@ -1,13 +1,104 @@
+import { existsSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Command } from 'commander'
-import { RunError } from '../errors.ts'
+import { ZodError } from 'zod'
+import { type JobSpec, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
+import { BundleError, DatasetError, loadJobFile, OutputExistsError, runTrainJob } from '../../models/index.ts'
+import { RunError, UsageError } from '../errors.ts'
 
-/** Registers `train` (not implemented yet). */
+interface TrainFlags {
+  manifest?: string
+  job?: string
+  jobFile?: string
+  data?: string
+  out: string
+  force?: boolean
+  backend?: string
+}
+
+/** Registers `train`: run one job and write its bundle (the worker runs this as a child process). */
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
-    .description('train (not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RunError('train is not implemented yet')
+    .description(
+      'train one job and write its bundle directory (CONTRACTS §7), either\n' +
+        "  --manifest FILE --job ID_PREFIX [--data DIR] --out DIR   (data defaults to the manifest's\n" +
+        '      [fleet] dataset, relative to the manifest file), or\n' +
+        '  --job-file JOB.json --data DIR --out DIR                (one [[jobs]] table as JSON).\n' +
+        'Prints one JSON object on stdout: {job_id, model, mode, bundle (root CID), out, schema_hash,\n' +
+        'metrics: {val_macro_f1, test_macro_f1, val_accuracy, test_accuracy}, rows: {train, val, test},\n' +
+        'fit_seconds, run: {host, timings, max_rss_mib, trainer facts}}; progress goes to stderr.\n' +
+        'The bundle is written to a temp dir and renamed, so a kill leaves no partial --out.\n' +
+        'Exit 0 done, 1 training failed (or SIGTERM/SIGINT), 2 bad usage or input.',
+    )
+    .option('--manifest <file>', 'the manifest holding the job')
+    .option('--job <id-prefix>', 'the job id (any unique prefix) in --manifest')
+    .option('--job-file <file>', 'a job as JSON (one [[jobs]] table), instead of --manifest/--job')
+    .option('--data <dir>', 'the dataset directory')
+    .requiredOption('--out <dir>', 'the bundle directory to create')
+    .option('--force', 'replace an existing --out')
+    .option('--backend <name>', 'tfjs backend for neural models (e.g. wasm, cpu)')
+    .action(async (flags: TrainFlags) => {
+      const { job, dataDir } = resolveJob(flags)
+      const controller = new AbortController()
+      let received: string | undefined
+      const onSignal = (sig: NodeJS.Signals) => {
+        received = sig
+        process.stderr.write(`received ${sig}: stopping and removing the temp bundle\n`)
+        controller.abort(new Error(`stopped by ${sig}`))
+        // A trainer stuck in native code may not notice; do not outlive the signal by much.
+        setTimeout(() => process.exit(1), 5000).unref()
+      }
+      process.once('SIGTERM', onSignal)
+      process.once('SIGINT', onSignal)
+      try {
+        const result = await runTrainJob(
+          { job, dataDir, outDir: flags.out, force: flags.force === true, backend: flags.backend },
+          { progress: (line) => process.stderr.write(`${line}\n`), signal: controller.signal },
+        )
+        process.stdout.write(`${JSON.stringify(result)}\n`)
+      } catch (err) {
+        if (received !== undefined) throw new RunError(`training of job ${job.id} stopped by ${received}`)
+        if (err instanceof DatasetError || err instanceof OutputExistsError || err instanceof ZodError)
+          throw new UsageError(err.message)
+        if (err instanceof BundleError) throw new RunError(err.message)
+        throw new RunError(`training of job ${job.id} (${job.model}) failed: ${(err as Error)?.message ?? String(err)}`)
+      } finally {
+        process.off('SIGTERM', onSignal)
+        process.off('SIGINT', onSignal)
+      }
     })
+}
+
+/** The job and dataset directory named by the flags. */
+function resolveJob(flags: TrainFlags): { job: JobSpec; dataDir: string } {
+  if (flags.jobFile !== undefined) {
+    if (flags.manifest !== undefined || flags.job !== undefined)
+      throw new UsageError('give either --job-file, or --manifest with --job, not both')
+    if (flags.data === undefined) throw new UsageError('--job-file needs --data DIR (the dataset directory)')
+    return { job: loadJobFile(flags.jobFile), dataDir: flags.data }
+  }
+  if (flags.manifest === undefined || flags.job === undefined)
+    throw new UsageError('name the job: --manifest FILE --job ID_PREFIX, or --job-file JOB.json')
+  const manifest = loadManifest(flags.manifest)
+  let id: string
+  try {
+    id = resolveIdPrefix(
+      manifest.jobs.map((j) => j.id),
+      flags.job,
+    )
+  } catch (err) {
+    throw new UsageError(`${flags.manifest}: ${(err as Error).message}`)
+  }
+  const job = manifest.jobs.find((j) => j.id === id)!
+  if (flags.data !== undefined) return { job, dataDir: flags.data }
+  const ds = manifest.fleet.dataset
+  const dataDir = isAbsolute(ds) ? ds : resolve(dirname(flags.manifest), ds)
+  if (!existsSync(dataDir)) {
+    throw new UsageError(
+      `${flags.manifest}: [fleet] dataset "${ds}" is not a directory here (${dataDir})` +
+        `${/^(bafy|Qm)/.test(ds) ? '; it looks like a CID: fetch it and pass --data DIR' : ''}`,
+    )
+  }
+  return { job, dataDir }
 }

@@ -1,0 +1,49 @@
+/**
+ * The models/ API for other folders: datasets, splits, metrics, the model registry,
+ * bundles and the trainer entry point.
+ *
+ * @remarks The trainers themselves (gbt/, knn/, neural/) are not re-exported: they load
+ * native libraries or tfjs, so they are reached through `loadTrainer(model)` on demand.
+ */
+export * from './bundle/index.ts'
+export * from './dataset/index.ts'
+export {
+  CnnHyper,
+  GbtHyper,
+  GruHyper,
+  KnnHyper,
+  KnnSemiHyper,
+  LstmHyper,
+  MlpHyper,
+  TransformerHyper,
+} from './hypers.ts'
+export { type ClassificationMetrics, classificationMetrics, confusionMatrix, macroF1 } from './metrics.ts'
+export {
+  isModelName,
+  MODEL_NAMES,
+  MODELS,
+  type ModelName,
+  type ModelRuntime,
+  type ModelSpec,
+  resolveHyper,
+} from './registry.ts'
+export {
+  DEFAULT_VAL_FRAC,
+  fitScaler,
+  labelsOf,
+  type SplitParams,
+  splitRows,
+  standardize,
+  uniformHash,
+} from './split.ts'
+export {
+  assertSplitUsable,
+  loadJobFile,
+  OutputExistsError,
+  runTrainJob,
+  type TrainJobDeps,
+  type TrainJobRequest,
+  type TrainJobResult,
+} from './train-job.ts'
+export { loadTrainer } from './trainers.ts'
+export type { Dataset, Scaler, Split, TrainContext, TrainedModel, Trainer } from './types.ts'

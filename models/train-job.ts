@@ -1,0 +1,386 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { cpus, hostname } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
+import { MemoryBlockstore } from 'blockstore-core/memory'
+import type { WritableStorage } from 'ipfs-unixfs-importer'
+import { JobSchema, type JobSpec, jobId, ManifestError, tomlPath } from '../manifests/index.ts'
+import { assembleBundle, type BundleSplit, importBundle, writeBundleFiles } from './bundle/index.ts'
+import { DatasetError, loadDataset } from './dataset/index.ts'
+import { MODELS, type ModelName, resolveHyper } from './registry.ts'
+import { DEFAULT_VAL_FRAC, fitScaler, splitRows } from './split.ts'
+import { loadTrainer } from './trainers.ts'
+import type { Dataset, Split, TrainedModel, Trainer } from './types.ts'
+
+/** `--out` exists and `force` was not given. */
+export class OutputExistsError extends Error {
+  override name = 'OutputExistsError'
+}
+
+/** What to train and where. */
+export interface TrainJobRequest {
+  /** The job, validated, with `hyper` as written (defaults are filled here). */
+  readonly job: JobSpec
+  readonly dataDir: string
+  /** The bundle directory to create (atomically). */
+  readonly outDir: string
+  /** Replace an existing `outDir`. @default false */
+  readonly force?: boolean
+  /** `--backend` for tfjs models. */
+  readonly backend?: string
+}
+
+/** Injected parts: a trainer (tests use fakes), the block store, progress, cancellation. */
+export interface TrainJobDeps {
+  /** @default loadTrainer(job.model) */
+  readonly trainer?: Trainer
+  /** Where the bundle's blocks go. @default a new MemoryBlockstore (CID only) */
+  readonly blockstore?: WritableStorage
+  readonly progress?: (line: string) => void
+  readonly signal?: AbortSignal
+}
+
+/** The `train` command's stdout object (snake_case). */
+export interface TrainJobResult {
+  readonly job_id: string
+  readonly model: ModelName
+  readonly mode: string
+  /** Root CID of the bundle directory. */
+  readonly bundle: string
+  readonly out: string
+  readonly schema_hash: string
+  readonly metrics: {
+    readonly val_macro_f1: number
+    readonly test_macro_f1: number
+    readonly val_accuracy: number
+    readonly test_accuracy: number
+  }
+  readonly rows: { readonly train: number; readonly val: number; readonly test: number }
+  /** Seconds inside the trainer (fit and val/test predictions). */
+  readonly fit_seconds: number
+  /** Non-deterministic facts of this run: host, timings, peak RSS, and the trainer's runInfo. */
+  readonly run: Readonly<Record<string, unknown>>
+}
+
+/**
+ * Runs one job end to end: load the dataset in the job's mode, split (CONTRACTS §3),
+ * fit the scaler, train, score, and write the bundle directory (CONTRACTS §7).
+ *
+ * @remarks The bundle is written into a temporary directory beside `outDir` (fsynced)
+ * and renamed into place at the end, so a kill at any moment leaves either no `outDir`
+ * or a complete one. Temp directories of dead processes from earlier kills are removed
+ * first. On abort (`signal`) the pipeline stops at the next step boundary (the loader
+ * and trainers check the signal too) and removes its temp directory.
+ * @throws DatasetError (bad data, unknown mode, an empty train/val/test split),
+ * OutputExistsError, or whatever the trainer throws at run time.
+ */
+export async function runTrainJob(req: TrainJobRequest, deps: TrainJobDeps = {}): Promise<TrainJobResult> {
+  const started = performance.now()
+  const progress = deps.progress ?? (() => {})
+  const signal = deps.signal ?? new AbortController().signal
+  const { job } = req
+  const out = resolve(req.outDir)
+  await checkOutput(out, req.force === true)
+  await removeStaleTemps(out)
+  const hyper = resolveHyper(job.model, job.hyper)
+
+  signal.throwIfAborted()
+  const data = await loadDataset(req.dataDir, job.mode, { signal, progress })
+  const loadSeconds = (performance.now() - started) / 1000
+  progress(
+    `loaded ${data.rows} windows x ${data.features.length} features (mode ${job.mode}) in ${loadSeconds.toFixed(1)} s`,
+  )
+  const splitParams: BundleSplit = {
+    test_hosts: [...(job.split.test_hosts ?? [])],
+    train_hosts: [...job.train_hosts],
+    val_frac: job.split.val_frac ?? DEFAULT_VAL_FRAC,
+    seed: job.seed,
+  }
+  const split = splitRows(data, splitParams)
+  assertSplitUsable(req.dataDir, data, split, splitParams)
+  progress(`split: ${split.train.length} train, ${split.val.length} val, ${split.test.length} test rows`)
+  const scaler = fitScaler(data, split.train)
+
+  const trainer = deps.trainer ?? (await loadTrainer(job.model))
+  signal.throwIfAborted()
+  progress(`training ${job.model}`)
+  const fitStart = performance.now()
+  const trained = await untilAborted(
+    trainer({ job: { ...job, hyper }, data, split, scaler, progress, signal, backend: req.backend }),
+    signal,
+  )
+  const fitSeconds = (performance.now() - fitStart) / 1000
+  signal.throwIfAborted()
+
+  const standardized = MODELS[job.model].runtime !== 'xgboost'
+  const bundle = assembleBundle({
+    jobId: job.id,
+    model: job.model,
+    hyper,
+    data,
+    split,
+    splitParams,
+    scaler: standardized ? scaler : undefined,
+    trained,
+  })
+  const bundleStart = performance.now()
+  const cid = await publishBundle(
+    out,
+    bundle.files,
+    req.force === true,
+    deps.blockstore ?? new MemoryBlockstore(),
+    signal,
+  )
+  progress(`bundle ${cid} -> ${out}`)
+  const usage = process.resourceUsage()
+  return {
+    job_id: job.id,
+    model: job.model,
+    mode: job.mode,
+    bundle: cid,
+    out,
+    schema_hash: data.schemaHash,
+    metrics: {
+      val_macro_f1: bundle.val.macroF1,
+      test_macro_f1: bundle.test.macroF1,
+      val_accuracy: bundle.val.accuracy,
+      test_accuracy: bundle.test.accuracy,
+    },
+    rows: { train: split.train.length, val: split.val.length, test: split.test.length },
+    fit_seconds: round3(fitSeconds),
+    run: {
+      ...runInfoOf(trained),
+      host: hostname(),
+      node: process.version,
+      cpus: cpus().length,
+      load_seconds: round3(loadSeconds),
+      bundle_seconds: round3((performance.now() - bundleStart) / 1000),
+      total_seconds: round3((performance.now() - started) / 1000),
+      max_rss_mib: Math.round(usage.maxRSS / 1024),
+    },
+  }
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+function runInfoOf(trained: TrainedModel): Record<string, unknown> {
+  return { ...(trained.runInfo ?? {}) }
+}
+
+/** Resolves with `work`, or rejects with the abort reason as soon as `signal` aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(signal.reason)
+  }
+  return new Promise<T>((resolvePromise, reject) => {
+    const onAbort = () => {
+      work.catch(() => {})
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort)
+        resolvePromise(v)
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort)
+        reject(err)
+      },
+    )
+  })
+}
+
+async function checkOutput(out: string, force: boolean): Promise<void> {
+  try {
+    await stat(out)
+  } catch {
+    return
+  }
+  if (!force) throw new OutputExistsError(`${out} exists; choose another --out or pass --force to replace it`)
+}
+
+/**
+ * Refuses splits a job cannot be trained and scored on, naming the hosts: unknown
+ * `test_hosts`/`train_hosts`, and an empty train, val or test part.
+ * @throws DatasetError
+ */
+export function assertSplitUsable(dir: string, data: Dataset, split: Split, params: BundleSplit): void {
+  const known = `dataset hosts: ${data.hosts.join(', ')}`
+  for (const [field, hosts] of [
+    ['split.test_hosts', params.test_hosts],
+    ['train_hosts', params.train_hosts],
+  ] as const) {
+    for (const h of hosts) {
+      if (!data.hosts.includes(h)) throw new DatasetError({ file: dir }, `${field}: host "${h}" has no rows (${known})`)
+    }
+  }
+  const testHosts = params.test_hosts.length > 0 ? params.test_hosts.join(', ') : '(none)'
+  const trainHosts =
+    params.train_hosts.length > 0
+      ? params.train_hosts.join(', ')
+      : data.hosts.filter((h) => !params.test_hosts.includes(h)).join(', ') || '(none)'
+  if (split.test.length === 0)
+    throw new DatasetError(
+      { file: dir },
+      `empty test split: split.test_hosts is ${testHosts}; name the host(s) to test on (${known})`,
+    )
+  if (split.train.length === 0 && split.val.length === 0)
+    throw new DatasetError(
+      { file: dir },
+      `empty train split: no rows left for train/val after test hosts ${testHosts} (train hosts: ${trainHosts}; ${known})`,
+    )
+  if (split.val.length === 0)
+    throw new DatasetError(
+      { file: dir },
+      `empty val split: no episode of train hosts ${trainHosts} fell into val at val_frac ${params.val_frac} ` +
+        `with seed ${params.seed}; raise split.val_frac or add episodes`,
+    )
+  if (split.train.length === 0)
+    throw new DatasetError(
+      { file: dir },
+      `empty train split: every episode of train hosts ${trainHosts} went to val at val_frac ${params.val_frac}; lower split.val_frac`,
+    )
+}
+
+const TEMP_MARK = '.tmp-'
+
+function tempPrefix(out: string): string {
+  return `.${basename(out)}${TEMP_MARK}`
+}
+
+/** Removes temp directories beside `out` left by killed runs (their pid is gone). */
+async function removeStaleTemps(out: string): Promise<void> {
+  const parent = dirname(out)
+  const prefix = tempPrefix(out)
+  let names: string[]
+  try {
+    names = await readdir(parent)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const pid = Number(name.slice(prefix.length).split('-')[0])
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue
+    await rm(join(parent, name), { recursive: true, force: true })
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Writes the files into a temp dir, imports it, and renames it to `out`; cleans up on any failure. */
+async function publishBundle(
+  out: string,
+  files: ReadonlyMap<string, Uint8Array>,
+  force: boolean,
+  blockstore: WritableStorage,
+  signal: AbortSignal,
+): Promise<string> {
+  const parent = dirname(out)
+  await mkdir(parent, { recursive: true })
+  const tmp = join(parent, `${tempPrefix(out)}${process.pid}-${randomBytes(4).toString('hex')}`)
+  const onAbort = () => {
+    void rm(tmp, { recursive: true, force: true })
+  }
+  await mkdir(tmp)
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    await writeBundleFiles(tmp, files, { signal })
+    const cid = await importBundle(tmp, blockstore, { signal })
+    signal.throwIfAborted()
+    if (force) {
+      const old = `${tmp}-old`
+      const hadOld = await rename(out, old).then(
+        () => true,
+        () => false,
+      )
+      await rename(tmp, out)
+      if (hadOld) await rm(old, { recursive: true, force: true })
+    } else {
+      await rename(tmp, out).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOTEMPTY' || err.code === 'EEXIST')
+          throw new OutputExistsError(`${out} appeared while training; choose another --out or pass --force`)
+        throw err
+      })
+    }
+    await syncDir(parent)
+    return cid
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true })
+    throw err
+  } finally {
+    signal.removeEventListener('abort', onAbort)
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * Reads a job file: one `[[jobs]]` table as JSON with the manifest's field names,
+ * validated with the manifest's JobSchema and the model's hyper schema.
+ * @throws ManifestError naming the file and the field (`hyper.k`).
+ */
+export function loadJobFile(file: string): JobSpec {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ManifestError(file, '', `cannot read job file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ManifestError(file, '', `invalid JSON: ${(err as Error).message}`)
+  }
+  const parsed = JobSchema.safeParse(raw, { reportInput: true })
+  if (!parsed.success) throw zodToManifestError(file, [], parsed.error)
+  const j = parsed.data
+  const hyper = j.hyper ?? {}
+  const checked = MODELS[j.model].hyper.safeParse(hyper, { reportInput: true })
+  if (!checked.success) throw zodToManifestError(file, ['hyper'], checked.error)
+  const identity = {
+    model: j.model,
+    mode: j.mode,
+    hyper,
+    split: j.split ?? {},
+    train_hosts: j.train_hosts ?? [],
+    seed: j.seed ?? 0,
+  }
+  const { model: _m, mode: _mo, hyper: _h, split: _s, train_hosts: _t, seed: _se, ...constraints } = j
+  return { id: jobId(identity), ...identity, ...constraints }
+}
+
+function zodToManifestError(
+  file: string,
+  prefix: readonly PropertyKey[],
+  error: {
+    issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[]; input?: unknown }[]
+  },
+): ManifestError {
+  const issue = error.issues[0]
+  const path = [...prefix, ...issue.path]
+  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined)
+    return new ManifestError(file, tomlPath([...path, issue.keys[0]]), `unknown key "${issue.keys[0]}"`)
+  const got = 'input' in issue ? `, got ${issue.input === undefined ? 'nothing' : JSON.stringify(issue.input)}` : ''
+  return new ManifestError(file, tomlPath(path), `${issue.message}${got}`)
+}
