@@ -17,8 +17,9 @@ export interface XgboostProbe {
 /**
  * Whether gbt jobs can run here, for capability reporting.
  *
- * @remarks Never throws. Cheap: a few `stat`s, and the library is opened once per process
- * (later calls reuse it).
+ * @remarks Never throws. Cheap: the first call searches (a few `stat`s and `readdir`s, ~10 ms)
+ * and opens the library (~60 ms); once found, later calls reuse it (see {@link loadXgboost}),
+ * while a failed search is repeated so that a later install is noticed.
  */
 export function probeXgboost(options: FindXgboostLibraryOptions = {}): XgboostProbe {
   try {

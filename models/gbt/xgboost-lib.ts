@@ -236,13 +236,22 @@ export class XgboostLibrary {
 }
 
 const opened = new Map<string, XgboostLibrary>()
+/** The library found with default options, and the XGBOOST_LIBRARY it was found under. */
+let defaultLibrary: { env: string | undefined; lib: XgboostLibrary } | undefined
 
 /**
  * The XGBoost library of this host (see {@link findXgboostLibrary}), opened once per path.
  *
+ * @remarks With default options a library once loaded is reused without searching again
+ * (it stays mapped in this process) until `XGBOOST_LIBRARY` changes; a failed search is
+ * repeated on the next call, so installing XGBoost later is picked up.
  * @throws {XgboostMissingError} naming where it looked and how to install it.
  */
 export function loadXgboost(options: FindXgboostLibraryOptions = {}): XgboostLibrary {
+  const defaults = options.env === undefined && options.libDirs === undefined && options.pythonPrefixes === undefined
+  if (defaults && defaultLibrary !== undefined && defaultLibrary.env === process.env.XGBOOST_LIBRARY) {
+    return defaultLibrary.lib
+  }
   const lookup = findXgboostLibrary(options)
   if (!lookup.found) throw new XgboostMissingError(lookup.reason, lookup.searched)
   let lib = opened.get(lookup.path)
@@ -250,5 +259,6 @@ export function loadXgboost(options: FindXgboostLibraryOptions = {}): XgboostLib
     lib = new XgboostLibrary(lookup.path, lookup.source)
     opened.set(lookup.path, lib)
   }
+  if (defaults) defaultLibrary = { env: process.env.XGBOOST_LIBRARY, lib }
   return lib
 }
