@@ -218,9 +218,9 @@ function buildWorld(opts: Resolved): World {
   const sep = new Float64Array(F)
   const oscAmp = new Float64Array(F)
   for (let j = 0; j < F; j++) {
-    if (j >= R) sep[j] = 0.45
+    if (j >= R) sep[j] = 0.6
     else if (j % 10 === 9) oscAmp[j] = 1.2
-    else sep[j] = rng.uniform() < 0.6 ? 0.4 : 0
+    else sep[j] = rng.uniform() < 0.6 ? 0.35 : 0
   }
   const mu = new Float64Array(C * F)
   for (let i = 0; i < mu.length; i++) mu[i] = sep[i % F] * rng.gaussian()
