@@ -5,9 +5,9 @@
  *
  * Both sides time predict only (scikit-learn's `fit` for brute is a copy; ours builds
  * the augmented index, timed separately). scikit-learn gets the float32 values as
- * float64 (what the bundle README does) and, for reference, as float32. Also timed here:
- * the GEMM alone with 1 and 2 OpenBLAS threads, which decides the thread choice in
- * models/knn/blas.ts. Python is Debian's /usr/bin/python3 (`PYTHON` overrides).
+ * float64 (what the bundle README does) and, for reference, as float32. Also timed here,
+ * for the thread choice in models/knn/blas.ts: predict with 1 and 2 OpenBLAS threads,
+ * and the time spent outside the GEMM. Python is Debian's /usr/bin/python3 (`PYTHON` overrides).
  *
  *   npx node bench/knn.ts [train=100000] [queries=10000] [features=145] [k=10] [reps=3]
  */
@@ -15,8 +15,7 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fitKnn, isOpenBlas, loadOpenBlas, openBlasKernel, predictKnn } from '../models/knn/index.ts'
-import { DEFAULT_QUERY_BLOCK, DEFAULT_ROW_BLOCK } from '../models/knn/knn-search.ts'
+import { type DotKernel, fitKnn, isOpenBlas, loadOpenBlas, openBlasKernel, predictKnn } from '../models/knn/index.ts'
 
 const [trainArg, queriesArg, featuresArg, kArg, repsArg] = process.argv.slice(2).map(Number)
 const n = trainArg || 100_000
@@ -82,12 +81,14 @@ out = {"blas": [(i.get("internal_api"), i.get("architecture"), i.get("num_thread
 for name, dt in (("float64", np.float64), ("float32", np.float32)):
     clf = KNeighborsClassifier(n_neighbors=k, algorithm="brute").fit(X.astype(dt), y)
     Qd = Q.astype(dt)
-    times = []
+    times, cpu = [], []
     for _ in range(reps if name == "float64" else 1):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         pred = clf.predict(Qd)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     out[name] = times
+    out[name + "_cpu"] = cpu
     if name == "float64":
         pred.astype("<i4").tofile("pred.bin")
 print(json.dumps(out))
@@ -96,6 +97,7 @@ print(json.dumps(out))
 
   // Alternate: ours, scikit-learn, ours again, so both see the same machine load.
   const ours: number[] = []
+  const oursCpu: number[] = []
   const runOurs = async () => {
     const t0 = performance.now()
     const model = fitKnn(
@@ -107,8 +109,11 @@ print(json.dumps(out))
     )
     const fitS = (performance.now() - t0) / 1000
     for (let r = 0; r < reps; r++) {
+      const cpu0 = process.cpuUsage()
       const res = await predictKnn(model, queries, kernel)
+      const cpu = process.cpuUsage(cpu0)
       ours.push(res.seconds)
+      oursCpu.push((cpu.user + cpu.system) / 1e6)
       if (r === 0) console.log(`ours: index build ${fmt(fitS)}, exact rescans ${res.rescanned}`)
     }
     return { model, pred: (await predictKnn(model, queries, kernel)).pred }
@@ -117,6 +122,7 @@ print(json.dumps(out))
   const sk = JSON.parse(execFileSync(PYTHON, ['sk.py'], { cwd: dir, encoding: 'utf8' })) as {
     blas: unknown
     float64: number[]
+    float64_cpu: number[]
     float32: number[]
   }
   await runOurs()
@@ -124,23 +130,30 @@ print(json.dumps(out))
   let agree = 0
   for (let i = 0; i < m; i++) if (skPred[i] === pred[i]) agree++
 
-  // The GEMM alone (no scan), with 1 and 2 threads: the thread choice in models/knn/blas.ts.
-  const gemm = (threads: number): number => {
-    blas.setThreads(threads)
-    const d = f + 1
-    const qb = DEFAULT_QUERY_BLOCK
-    const nb = DEFAULT_ROW_BLOCK
-    const qa = new Float32Array(qb * d).fill(0.5)
-    const c = new Float32Array(qb * nb)
-    const t0 = performance.now()
-    for (let q0 = 0; q0 < m; q0 += qb)
-      for (let x0 = 0; x0 < n; x0 += nb)
-        kernel.product(Math.min(qb, m - q0), Math.min(nb, n - x0), d, qa, 0, model.index.augmented, x0, c, nb)
-    return (performance.now() - t0) / 1000
+  // Thread choice (models/knn/blas.ts): full predicts with 2 and 1 OpenBLAS threads,
+  // alternating, and the share of predict time spent outside the GEMM (what overlapping
+  // the GEMM with the scan could hide at most), timed around each GEMM call.
+  let inGemm = 0
+  const timed: DotKernel = {
+    ...kernel,
+    product(...args) {
+      const t0 = performance.now()
+      kernel.product(...args)
+      inGemm += performance.now() - t0
+    },
   }
   const threadsBefore = blas.threads()
-  const gemm2 = Math.min(gemm(2), gemm(2))
-  const gemm1 = Math.min(gemm(1), gemm(1))
+  const byThreads: Record<number, number[]> = { 1: [], 2: [] }
+  const outside: number[] = []
+  for (let r = 0; r < 2; r++) {
+    for (const threads of [2, 1]) {
+      blas.setThreads(threads)
+      inGemm = 0
+      const res = await predictKnn(model, queries, timed)
+      byThreads[threads].push(res.seconds)
+      outside.push(res.seconds - inGemm / 1000)
+    }
+  }
   blas.setThreads(threadsBefore)
 
   const oursMed = median(ours)
@@ -148,14 +161,16 @@ print(json.dumps(out))
   console.log(`scikit-learn ${JSON.stringify(sk.blas)}`)
   console.log(`ours predict:         median ${fmt(oursMed)} (runs ${ours.map(fmt).join(', ')})`)
   console.log(`scikit-learn float64: median ${fmt(skMed)} (runs ${sk.float64.map(fmt).join(', ')})`)
+  console.log(
+    `CPU seconds (steadier on a shared machine): ours median ${fmt(median(oursCpu))}, ` +
+      `scikit-learn median ${fmt(median(sk.float64_cpu))} -> ratio ${(median(oursCpu) / median(sk.float64_cpu)).toFixed(2)}x`,
+  )
   console.log(`scikit-learn float32: ${fmt(sk.float32[0])}`)
   console.log(`predictions equal to scikit-learn's: ${agree} / ${m}`)
   console.log(
-    `GEMM alone: 2 threads ${fmt(gemm2)}, 1 thread ${fmt(gemm1)}; scan + re-rank + vote ~${fmt(oursMed - gemm2)}`,
+    `threads: predict with 2 OpenBLAS threads ${byThreads[2].map(fmt).join(', ')}; with 1 thread ${byThreads[1].map(fmt).join(', ')}`,
   )
-  console.log(
-    `thread choice: sequential 2-thread GEMM + scan ~${fmt(oursMed)} vs overlapped 1-thread GEMM || scan >= ${fmt(Math.max(gemm1, oursMed - gemm2))}`,
-  )
+  console.log(`outside the GEMM (scan, re-rank, vote): ${outside.map(fmt).join(', ')}`)
   console.log(`ratio ours / scikit-learn (float64): ${(oursMed / skMed).toFixed(2)}x (target <= 2x, aim < 1x)`)
 } finally {
   rmSync(dir, { recursive: true, force: true })

@@ -94,12 +94,15 @@ export function isOpenBlas(blas: OpenBlas | OpenBlasUnavailable): blas is OpenBl
  * cores, or `OPENBLAS_NUM_THREADS` / `OMP_NUM_THREADS` when set), capped at the cores
  * this process may use.
  *
- * @remarks The search alternates a GEMM of one block with a single-threaded JS scan of
- * that block's distances. Measured on 2 cores (100k x 145 train, 10k queries): the GEMM
- * takes ~1.3 s with 2 threads and ~2.6 s with 1, the scan ~0.6 s. Running the GEMM on
- * both cores and scanning afterwards (1.3 + 0.6 s) beats overlapping a 1-thread GEMM on
- * a koffi worker thread with the scan on the main thread (max(2.6, 0.6) s), so all cores
- * go to the GEMM.
+ * @remarks The search alternates a GEMM of one block with a single-threaded pass over
+ * that block's distances (SIMD scan, candidate inserts), then re-ranks and votes. The GEMM
+ * is ~90% of predict time (CPU profile, 100k x 145 train rows, 4k queries: 2.1 s of
+ * 2.3 s in `cblas_sgemm`), so overlapping the GEMM with the rest (a 1-thread GEMM on a
+ * koffi worker thread while the main thread scans) could hide at most ~10% and would
+ * give up half the GEMM's cores: all cores go to the GEMM, one block at a time. On a
+ * machine busy with other work, 2 synchronising GEMM threads gain little over 1 (bench/knn.ts
+ * prints both); `OPENBLAS_NUM_THREADS=1` is the knob there. Predictions do not depend on
+ * the thread count (the search re-ranks exactly).
  */
 export function chooseBlasThreads(blasDefault: number): number {
   return Math.max(1, Math.min(blasDefault, availableParallelism()))
