@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import koffi, { type LibraryHandle } from 'koffi'
+import type { LibraryHandle } from 'koffi'
 
 /** Where OpenBLAS is looked for, after `OPENBLAS_LIBRARY` (an explicit path). */
 export const OPENBLAS_CANDIDATES: readonly string[] = [
@@ -68,6 +69,14 @@ export function loadOpenBlas(): OpenBlas | OpenBlasUnavailable {
   const explicit = process.env.OPENBLAS_LIBRARY
   const paths = explicit ? [explicit] : OPENBLAS_CANDIDATES
   const errors: string[] = []
+  let koffi: typeof import('koffi')
+  try {
+    // Loaded here, not imported, so that a platform without koffi's binary still gets the JS kernel.
+    koffi = createRequire(import.meta.url)('koffi')
+  } catch (err) {
+    cached = { reason: `koffi (the FFI library) does not load here: ${(err as Error).message.split('\n')[0]}` }
+    return cached
+  }
   for (const path of paths) {
     try {
       cached = bind(koffi.load(path), path)
