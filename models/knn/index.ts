@@ -15,5 +15,6 @@ export { type KnnSearchOptions, type Neighbours, searchKnn } from './knn-search.
 export { type Votes, voteNeighbours } from './knn-vote.ts'
 export { type LabelSelection, selectLabelled } from './label-selection.ts'
 export { KNN_PYTHON_LOADER, knnReadme } from './readme.ts'
+export { createDistanceBlock, type DistanceBlock, SCAN_CHUNK, SCAN_WASM } from './simd-scan.ts'
 export { KNN_MODEL_FILE, trainKnn } from './train.ts'
 export { KNN_LABELLER_FILE, trainKnnSemi } from './train-semi.ts'
