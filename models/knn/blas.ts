@@ -105,13 +105,16 @@ export function isOpenBlas(blas: OpenBlas | OpenBlasUnavailable): blas is OpenBl
  *
  * @remarks The search alternates a GEMM of one block with a single-threaded pass over
  * that block's distances (SIMD scan, candidate inserts), then re-ranks and votes. The GEMM
- * is ~90% of predict time (CPU profile, 100k x 145 train rows, 4k queries: 2.1 s of
- * 2.3 s in `cblas_sgemm`), so overlapping the GEMM with the rest (a 1-thread GEMM on a
- * koffi worker thread while the main thread scans) could hide at most ~10% and would
- * give up half the GEMM's cores: all cores go to the GEMM, one block at a time. On a
- * machine busy with other work, 2 synchronising GEMM threads gain little over 1 (bench/knn.ts
- * prints both); `OPENBLAS_NUM_THREADS=1` is the knob there. Predictions do not depend on
- * the thread count (the search re-ranks exactly).
+ * is ~85-90% of predict time (CPU profile, 100k x 145 train rows, 4k queries: 2.1 s of
+ * 2.3 s in `cblas_sgemm`; bench/knn.ts: 0.7-0.8 s of ~5 s outside it), so overlapping
+ * the GEMM with the rest (a 1-thread GEMM on a koffi worker thread while the main thread
+ * scans) could hide at most that share and would give up half the GEMM's cores: all
+ * cores go to the GEMM, one block at a time. On an idle 2-core machine OpenBLAS's sgemm
+ * runs at ~210 GFLOP/s with 2 threads against ~107 with 1. On a machine busy with other
+ * work the 2 synchronising threads lose that edge (bench/knn.ts at a load average of 7:
+ * 5.1-5.6 s with 2 threads, 4.1-4.4 s with 1), so whoever runs several jobs per host
+ * should give each `OPENBLAS_NUM_THREADS` = its share of the cores. Predictions do not
+ * depend on the thread count (the search re-ranks exactly).
  */
 export function chooseBlasThreads(blasDefault: number): number {
   return Math.max(1, Math.min(blasDefault, availableParallelism()))
