@@ -32,14 +32,21 @@ export function registerDatasetCommands(program: Command): void {
 
   dataset
     .command('synth')
-    .description(
-      'write a deterministic synthetic multi-host telemetry dataset (one file per host + dataset.toml\n' +
-        'with modes "oracle" = all features and "realistic" = without oracle_*). Each episode has one\n' +
-        'label; features are class-conditional gaussians, AR(1)-correlated across an episode, shifted\n' +
-        'and rescaled per host (later hosts noisier: the cross-device gap), 2% missing; oracle_*\n' +
-        'features carry more signal. Windows = hosts x episodes x windows: the defaults give\n' +
-        '2 x 567 x 40 = 45,360; the full seed scale of ~660k windows x 230 features is --windows 582\n' +
-        '(2 x 567 x 582 = 659,988), about half a minute as parquet, a minute as CSV.',
+    .description('write a deterministic synthetic multi-host telemetry dataset')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Writes one file per host and dataset.toml with modes "oracle" (all features) and',
+        '"realistic" (without oracle_*). Each episode has one label; features are class-conditional',
+        'gaussians, AR(1)-correlated across an episode, shifted and rescaled per host (later hosts',
+        'noisier: the cross-device gap), 2% missing; oracle_* features carry more signal.',
+        '',
+        'Windows = hosts x episodes (per host) x windows (per episode). The defaults give',
+        '2 x 567 x 40 = 45,360 windows. The full seed scale of ~660k windows x 230 features is',
+        '--windows 582 (2 x 567 x 582 = 659,988): about 15 s as CSV (1.1 GB), 20 s as parquet',
+        '(565 MB) on 2 cores. The same flags and seed give the same bytes.',
+      ].join('\n'),
     )
     .requiredOption('--out <dir>', 'directory to create (must be missing or empty)')
     .option('--hosts <list>', 'comma-separated host names', DEFAULT_SYNTH.hosts.join(','))

@@ -20,16 +20,23 @@ interface TrainFlags {
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
-    .description(
-      'train one job and write its bundle directory (CONTRACTS §7), either\n' +
-        "  --manifest FILE --job ID_PREFIX [--data DIR] --out DIR   (data defaults to the manifest's\n" +
-        '      [fleet] dataset, relative to the manifest file), or\n' +
-        '  --job-file JOB.json --data DIR --out DIR                (one [[jobs]] table as JSON).\n' +
-        'Prints one JSON object on stdout: {job_id, model, mode, bundle (root CID), out, schema_hash,\n' +
-        'metrics: {val_macro_f1, test_macro_f1, val_accuracy, test_accuracy}, rows: {train, val, test},\n' +
-        'fit_seconds, run: {host, timings, max_rss_mib, trainer facts}}; progress goes to stderr.\n' +
-        'The bundle is written to a temp dir and renamed, so a kill leaves no partial --out.\n' +
-        'Exit 0 done, 1 training failed (or SIGTERM/SIGINT), 2 bad usage or input.',
+    .description('train one job and write its bundle directory (CONTRACTS §7)')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Name the job either way:',
+        "  --manifest FILE --job ID_PREFIX [--data DIR]   data defaults to the manifest's [fleet]",
+        '                                                 dataset, relative to the manifest file',
+        '  --job-file JOB.json --data DIR                 one [[jobs]] table written as JSON',
+        '',
+        'Stdout: one JSON object {job_id, model, mode, bundle (root CID), out, schema_hash,',
+        '  metrics: {val_macro_f1, test_macro_f1, val_accuracy, test_accuracy},',
+        '  rows: {train, val, test}, fit_seconds, run: {host, timings, max_rss_mib, trainer facts}}.',
+        'Stderr: progress. The bundle is written to a temp dir beside --out and renamed at the',
+        'end, so a kill leaves no partial --out. Exit 0 done, 1 training failed (or stopped by',
+        'SIGTERM/SIGINT), 2 bad usage or input (bad job, dataset, empty split, existing --out).',
+      ].join('\n'),
     )
     .option('--manifest <file>', 'the manifest holding the job')
     .option('--job <id-prefix>', 'the job id (any unique prefix) in --manifest')
