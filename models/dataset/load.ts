@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { Dataset } from '../types.ts'
 import { DATASET_CONFIG_FILE, type DatasetConfig, modeNames, readDatasetConfig, selectFeatures } from './config.ts'
 import { countCsvRecords, parseNumberCell, readCsvRecords } from './csv-reader.ts'
@@ -118,7 +118,10 @@ async function openSources(dir: string, signal?: AbortSignal): Promise<Source[]>
   } catch (err) {
     throw new DatasetError({ file: dir }, `cannot read dataset directory: ${(err as NodeJS.ErrnoException).code}`)
   }
-  const dataFiles = names.filter((n) => /\.(csv|parquet)$/i.test(n)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+  // Dot files are skipped: editors and partial copies leave them.
+  const dataFiles = names
+    .filter((n) => !n.startsWith('.') && /\.(csv|parquet)$/i.test(n))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
   if (dataFiles.length === 0)
     throw new DatasetError(
       { file: dir },
@@ -212,6 +215,8 @@ async function readTable(
   opts: LoadOptions,
 ): Promise<RawTable> {
   const total = sources.reduce((n, s) => n + s.rows, 0)
+  if (total === 0)
+    throw new DatasetError({ file: dirname(sources[0].path) }, 'no data rows: the data files hold only their headers')
   const nf = features.length
   let X: Float32Array
   try {

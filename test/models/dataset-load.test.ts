@@ -123,6 +123,12 @@ describe('loadDataset', () => {
   it('refuses a directory without data files, and a missing dataset.toml', async () => {
     const dir = dataset({ 'notes.txt': 'hello' })
     await rejects(dir, 'all', /no data files: expected one or more \*\.csv or \*\.parquet/, { file: dir })
+    await rejects(
+      dataset({ 'a.csv': 'host,episode,window,label,cpu_a\n', '.partial.csv': 'x\n' }),
+      'all',
+      /no data rows: the data files hold only their headers/,
+      {},
+    )
     const bare = join(root, 'bare')
     mkdirSync(bare)
     await rejects(bare, 'all', /dataset\.toml: not found/, {})
