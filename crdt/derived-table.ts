@@ -55,10 +55,10 @@ export class DerivedTable {
   private readonly scheduled = new Map<string, number>()
   private readonly pendingJobs: DerivedJob[] = []
   private readonly activeJobs = new Map<string, DerivedJob>()
+  private readonly activeByOwner = new Map<string, Map<string, DerivedJob>>()
   private readonly lapsedJobs = new Map<string, LocallyLapsed>()
   private recordCount = 0
   private jobTotal = 0
-  private activeChanged = false
 
   constructor(init: { trust: TrustConfig }) {
     this.trust = init.trust
@@ -129,7 +129,7 @@ export class DerivedTable {
         // Renewed since: keep it, with the newer deadline.
         const renewed = { ...job, leaseExpiresAt: expires }
         ;(this.entries.get(d.id) as Entry).derived = renewed
-        this.activeJobs.set(d.id, renewed)
+        this.setActive(d.id, renewed)
         this.push({ ...d, at: expires })
       } else {
         this.dirty.add(d.id)
@@ -142,14 +142,12 @@ export class DerivedTable {
     if (after?.status === 'pending') this.insertPending(after)
     const wasActive = this.activeJobs.has(id)
     if (isActive(after)) {
-      this.activeJobs.set(id, after)
-      if (!wasActive) this.activeChanged = true
+      this.setActive(id, after)
       const at = after.leaseExpiresAt ?? view.now + view.leaseMs
       this.push({ at, id, generation: after.generation, round: after.round, owner: after.owner as string })
     } else if (wasActive) {
-      this.activeJobs.delete(id)
+      this.unsetActive(id)
       this.scheduled.delete(id)
-      this.activeChanged = true
     }
     this.lapsedJobs.delete(id)
     if (after !== undefined && (after.status === 'pending' || after.status === 'failed') && after.round > 0) {
@@ -157,6 +155,27 @@ export class DerivedTable {
       const recorded = deriveRecords(entry.records, NEVER_LAPSED(view.now, view.leaseMs), this.trust)[0]
       if (isActive(recorded)) this.lapsedJobs.set(id, { job: after, recorded })
     }
+  }
+
+  private setActive(id: string, job: DerivedJob): void {
+    this.unsetActive(id)
+    this.activeJobs.set(id, job)
+    const owner = job.owner as string
+    let mine = this.activeByOwner.get(owner)
+    if (mine === undefined) {
+      mine = new Map()
+      this.activeByOwner.set(owner, mine)
+    }
+    mine.set(id, job)
+  }
+
+  private unsetActive(id: string): void {
+    const prev = this.activeJobs.get(id)
+    if (prev === undefined) return
+    this.activeJobs.delete(id)
+    const mine = this.activeByOwner.get(prev.owner as string)
+    mine?.delete(id)
+    if (mine?.size === 0) this.activeByOwner.delete(prev.owner as string)
   }
 
   private findPending(job: DerivedJob): number {
@@ -202,11 +221,9 @@ export class DerivedTable {
     return this.activeJobs.values()
   }
 
-  /** Whether the set of active rounds changed since the last call (so leases need observing). */
-  takeActiveChanged(): boolean {
-    const c = this.activeChanged
-    this.activeChanged = false
-    return c
+  /** Claimed and running jobs whose current round `peer` owns. */
+  owned(peer: string): Iterable<DerivedJob> {
+    return this.activeByOwner.get(peer)?.values() ?? []
   }
 
   /** Jobs this peer saw lapse whose documents still show the lapsed owner active. */

@@ -44,8 +44,8 @@ export interface SimOptions {
  *
  * @remarks Scaled down from the real node's (30 s leases, minutes of training) so that a
  * run needs few scheduler ticks per job while keeping the ratios that matter: network
- * latency well under the flush interval, the flush interval well under the settle
- * window, renewals several times per lease, runs often longer than a lease.
+ * latency and the decision interval well under the settle window, renewals several times
+ * per lease and per settle window, runs often longer than a lease.
  */
 export interface SimConfig {
   leaseMs: number
@@ -54,13 +54,19 @@ export interface SimConfig {
   backoffBaseMs: number
   backoffMaxMs: number
   lapseStaggerMs: number
-  /** A peer merges what it received at most this often (one Automerge apply per flush). */
-  flushMs: number
+  /** A peer merges what it received into its document at most this often (one Automerge call per merge). */
+  mergeMs: number
+  /** A peer re-derives and decides at most this long after news (records, renewals). */
+  decideMs: number
+  /** After a restart a peer claims nothing until a sync session delivered, or this long. */
+  catchUpMs: number
   /** Anti-entropy: every peer sends its heads to `aeFanout` random peers this often. */
   aeMs: number
   aeFanout: number
   /** Sync sessions a peer opens on (re)connection, to random newly reachable peers. */
   syncFanout: number
+  /** A change seen missing is asked for only if still missing this long after (it may be in flight). */
+  wantDelayMs: number
   /** A missing change is asked for again after this long. */
   wantRetryMs: number
   /** Merged remote changes are persisted this often (local writes are persisted at once). */
@@ -104,10 +110,13 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
   backoffBaseMs: 500,
   backoffMaxMs: 8000,
   lapseStaggerMs: 1000,
-  flushMs: 200,
+  mergeMs: 1000,
+  decideMs: 200,
+  catchUpMs: 5000,
   aeMs: 1000,
   aeFanout: 1,
-  syncFanout: 2,
+  syncFanout: 1,
+  wantDelayMs: 300,
   wantRetryMs: 400,
   persistMs: 2000,
   latencyMinMs: 5,
@@ -140,6 +149,6 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
  */
 export function defaultDurationS(peers: number, jobs: number, config: SimConfig): number {
   const slots = Math.max(1, peers * 1.5)
-  const perJob = (config.trainMinMs + config.trainMaxMs) / 2 + config.settleMs + config.flushMs
+  const perJob = (config.trainMinMs + config.trainMaxMs) / 2 + config.settleMs + config.decideMs
   return Math.max(20, Math.ceil(((jobs / slots) * perJob * 1.3) / 1000))
 }

@@ -23,6 +23,8 @@ export interface NetworkStats {
   sent: number
   dropped: number
   duplicated: number
+  /** Messages that arrived before one sent earlier on the same link. */
+  reordered: number
 }
 
 /**
@@ -36,7 +38,7 @@ export interface NetworkStats {
 export class SimNetwork<M> {
   readonly n: number
   readonly faults: LinkFaults = { drop: false, dup: false, reorder: false }
-  readonly stats: NetworkStats = { sent: 0, dropped: 0, duplicated: 0 }
+  readonly stats: NetworkStats = { sent: 0, dropped: 0, duplicated: 0, reordered: 0 }
   private readonly rng: Prng
   private readonly cfg: SimConfig
   private readonly schedule: (at: number, d: Delivery<M>) => void
@@ -84,7 +86,8 @@ export class SimNetwork<M> {
       const link = from * this.n + to
       if (this.faults.reorder) at += this.rng.range(0, this.cfg.reorderMaxMs)
       else at = Math.max(at, this.lastArrival[link])
-      this.lastArrival[link] = at
+      if (at < this.lastArrival[link]) this.stats.reordered++
+      else this.lastArrival[link] = at
       this.schedule(at, { type: 'deliver', from, to, incarnation: this.incarnations[to], msg })
     }
   }

@@ -1,25 +1,13 @@
-import * as Automerge from '@automerge/automerge'
-import {
-  appendRecords,
-  createJobTable,
-  DerivedTable,
-  encodeRecord,
-  type JobTable,
-  LeaseTable,
-  loadJobTable,
-  recordsOf,
-  type Signer,
-  saveJobTable,
-  type TrustConfig,
-} from '../crdt/index.ts'
+import { DerivedTable, encodeRecord, type JobTable, LeaseTable, type Signer, type TrustConfig } from '../crdt/index.ts'
 import type { JobId } from '../manifests/index.ts'
 import { type RoundRef, type RunOutcome, Scheduler, type SchedulerAction } from '../node/index.ts'
 import type { Fault, SimConfig } from './config.ts'
 import type { SimEvent } from './events.ts'
 import type { InvariantChecker } from './invariants.ts'
-import type { SimMessage } from './messages.ts'
+import type { RenewedLease, SimMessage } from './messages.ts'
 import type { SimNetwork } from './network.ts'
 import { mixSeed, Prng } from './prng.ts'
+import { Replica } from './replica.ts'
 import type { Trace } from './trace.ts'
 import type { SimHost, Workload } from './workload.ts'
 
@@ -47,15 +35,13 @@ interface LocalRun {
   readonly runId: number
   readonly ref: RoundRef
   readonly outcome: RunOutcome
-  readonly startedAt: number
 }
 
 /** Counters a peer keeps for the report. */
 export interface PeerStats {
-  applies: number
-  syncMessages: number
-  wantsSent: number
   restarts: number
+  trainerFailures: number
+  slowRuns: number
 }
 
 function actorFor(seed: number, peer: number, incarnation: number): string {
@@ -64,36 +50,28 @@ function actorFor(seed: number, peer: number, incarnation: number): string {
   return out
 }
 
-/** Record bytes inserted into the log by a merge, from Automerge's patches. */
-function insertedRecords(patches: readonly Automerge.Patch[], into: unknown[]): void {
-  for (const p of patches) {
-    if (p.path[0] !== 'log') continue
-    if (p.action === 'insert') for (const v of p.values) into.push(v)
-    else if (p.action === 'put' && p.path.length === 2) into.push(p.value)
-  }
-}
+const leaseKey = (l: RoundRef) => `${l.job}/${l.generation}/${l.round}`
 
 /**
- * One simulated peer: its own Automerge job table, signer, lease observations and the
- * very scheduler a real node runs, wired to a simulated network and trainers.
+ * One simulated peer: its own Automerge job table (a `Replica`), signer and lease
+ * observations, the very scheduler a real node runs, and simulated trainers.
  *
- * @remarks Received changes are merged in batches (one Automerge apply per flush, which is
- * what keeps many peers cheap), then the table is re-derived incrementally and the
- * scheduler decides. Persistence points are explicit: a peer's own writes are persisted
- * before they are sent or acted on; merged remote changes are persisted every
- * `persistMs`. A crash loses everything else (runs, received but unpersisted changes,
- * lease observations, scheduler state, sync states); a restart loads the persisted
- * document through `saveJobTable`/`loadJobTable` under a fresh actor.
+ * @remarks The peer re-derives its table incrementally and asks the scheduler whenever
+ * news arrives (records, renewals, a trainer exit) or a deadline comes, at most once per
+ * `decideMs`. Its own writes are persisted before they are sent or acted on; merged remote
+ * changes every `persistMs`. A crash loses the runs, what was not persisted, lease
+ * observations, scheduler state and sync sessions. After a restart the peer claims
+ * nothing until a sync session has brought it up to date (or `catchUpMs` passed).
  */
 export class SimPeer {
   readonly index: number
   readonly signer: Signer
   readonly host: SimHost
   readonly clock: PeerClock
-  readonly stats: PeerStats = { applies: 0, syncMessages: 0, wantsSent: 0, restarts: 0 }
+  readonly stats: PeerStats = { restarts: 0, trainerFailures: 0, slowRuns: 0 }
+  readonly replica: Replica
   up = true
   incarnation = 0
-  doc: JobTable
   table: DerivedTable
   private leases: LeaseTable
   private scheduler: Scheduler
@@ -101,19 +79,13 @@ export class SimPeer {
   private readonly peerIds: readonly string[]
   private readonly rng: Prng
   private readonly trainerRng: Prng
-  private syncStates = new Map<number, Automerge.SyncState>()
-  private inboxChanges: Uint8Array[] = []
-  private inboxHeads = new Map<number, readonly string[]>()
-  private satisfiedHeads = new Map<number, string>()
-  private wants = new Map<string, { at: number; tries: number }>()
   private nextTickAt = Number.POSITIVE_INFINITY
   private runs = new Map<JobId, LocalRun>()
   private exits: { ref: RoundRef; outcome: RunOutcome }[] = []
-  private persistedHeads: string[]
+  private ownClaims = new Map<string, Uint8Array>()
   private lastPersistAt = 0
-  private dirty = false
   private runCounter = 0
-  private headsKey = ''
+  private catchUpUntil = 0
 
   constructor(
     env: PeerEnv,
@@ -131,9 +103,17 @@ export class SimPeer {
     this.peerIds = peerIds
     this.rng = Prng.stream(env.seed, `peer/${index}`)
     this.trainerRng = Prng.stream(env.seed, `trainer/${index}`)
-    this.doc = createJobTable(actorFor(env.seed, index, 0))
-    this.persistedHeads = Automerge.getHeads(this.doc)
     this.table = new DerivedTable({ trust: env.trust })
+    this.replica = new Replica(
+      {
+        index,
+        peers: peerIds.length,
+        cfg: env.cfg,
+        send: (to, msg) => env.network.send(index, to, msg, env.now()),
+        learn: (records) => this.learn(records),
+      },
+      actorFor(env.seed, index, 0),
+    )
     this.leases = new LeaseTable({ leaseMs: env.cfg.leaseMs })
     this.scheduler = this.newScheduler()
   }
@@ -157,6 +137,11 @@ export class SimPeer {
     )
   }
 
+  /** The peer's document. */
+  get doc(): JobTable {
+    return this.replica.doc
+  }
+
   /** This peer's clock at virtual time `v`. */
   localNow(v: number): number {
     return this.clock.offset + this.clock.rate * v
@@ -171,112 +156,48 @@ export class SimPeer {
     return this.runs.size
   }
 
+  private learn(records: readonly unknown[]): void {
+    if (this.table.add(records) > 0) this.requestTick(this.env.now() + this.env.cfg.decideMs)
+  }
+
   // ---- messages -------------------------------------------------------------------------
 
   /** Handles one delivered message. */
   receive(from: number, msg: SimMessage, now: number): void {
-    switch (msg.type) {
-      case 'changes':
-        for (const c of msg.changes) this.inboxChanges.push(c)
-        this.inboxHeads.set(from, msg.heads)
-        this.requestTick(now + this.env.cfg.flushMs)
-        return
-      case 'heads':
-        this.inboxHeads.set(from, msg.heads)
-        this.requestTick(now + this.env.cfg.flushMs)
-        return
-      case 'renew': {
-        const local = this.localNow(now)
-        const owner = this.peerIds[from]
-        for (const l of msg.leases) {
-          this.leases.renew(l.job, l.generation, l.round, owner, local)
-          const j = this.table.get(l.job)
-          // A renewal of a round this peer already saw lapse revives it: derive it again.
-          if (j !== undefined && j.generation === l.generation && j.round === l.round && j.owner === null)
-            this.table.touch(l.job)
+    if (msg.type === 'renew') {
+      const local = this.localNow(now)
+      const owner = this.peerIds[from]
+      const claims: Uint8Array[] = []
+      for (const l of msg.leases) {
+        if (l.claim !== undefined) claims.push(l.claim)
+        this.leases.renew(l.job, l.generation, l.round, owner, local)
+        const j = this.table.get(l.job)
+        // A renewal of a round this peer already saw lapse revives it: derive it again.
+        if (j !== undefined && j.generation === l.generation && j.round === l.round && j.owner === null) {
+          this.table.touch(l.job)
+          this.requestTick(now + this.env.cfg.decideMs)
         }
-        this.inboxHeads.set(from, msg.heads)
-        this.requestTick(now + this.env.cfg.flushMs)
-        return
       }
-      case 'want': {
-        const backend = Automerge.getBackend(this.doc)
-        const changes: Uint8Array[] = []
-        for (const h of msg.hashes) {
-          const c = backend.getChangeByHash(h)
-          if (c !== null) changes.push(c)
-        }
-        if (changes.length > 0) this.send(from, { type: 'changes', changes, heads: this.heads() }, now)
-        return
-      }
-      case 'sync':
-        this.onSync(from, msg.data, now)
-        return
+      if (claims.length > 0) this.learn(claims)
     }
+    this.replica.receive(from, msg, now)
+    this.requestTick(this.replica.mergeAt)
   }
 
-  private send(to: number, msg: SimMessage, now: number): void {
-    this.env.network.send(this.index, to, msg, now)
+  /** Opens an Automerge sync session with `other`. */
+  startSync(other: number): void {
+    this.replica.startSync(other)
   }
 
-  private broadcast(msg: SimMessage, now: number): void {
-    for (let j = 0; j < this.peerIds.length; j++) if (j !== this.index) this.send(j, msg, now)
-  }
-
-  private heads(): string[] {
-    return Automerge.getHeads(this.doc)
-  }
-
-  /** Opens an Automerge sync session with `other` (on (re)connection). */
-  startSync(other: number, now: number): void {
-    const prev = this.syncStates.get(other)
-    // Reset: keep what both sides are known to share, forget messages in flight.
-    let state =
-      prev === undefined ? Automerge.initSyncState() : Automerge.decodeSyncState(Automerge.encodeSyncState(prev))
-    let msg: Uint8Array | null
-    ;[state, msg] = Automerge.generateSyncMessage(this.doc, state)
-    this.syncStates.set(other, state)
-    if (msg !== null) {
-      this.stats.syncMessages++
-      this.send(other, { type: 'sync', data: msg }, now)
-    }
-  }
-
-  /** Forgets the in-flight part of the sync state with `other` (the connection dropped). */
+  /** Forgets the in-flight part of the sync session with `other`. */
   resetSync(other: number): void {
-    const prev = this.syncStates.get(other)
-    if (prev !== undefined) this.syncStates.set(other, Automerge.decodeSyncState(Automerge.encodeSyncState(prev)))
-  }
-
-  private onSync(from: number, data: Uint8Array, now: number): void {
-    let state = this.syncStates.get(from) ?? Automerge.initSyncState()
-    // The other side asks for specific changes: perhaps the message that carried them was
-    // lost. Automerge never sends a change twice in one session, so start over.
-    if (Automerge.decodeSyncMessage(data).need.length > 0)
-      state = Automerge.decodeSyncState(Automerge.encodeSyncState(state))
-    const inserted: unknown[] = []
-    ;[this.doc, state] = Automerge.receiveSyncMessage(this.doc, state, data, {
-      patchCallback: (patches) => insertedRecords(patches, inserted),
-    })
-    this.stats.applies++
-    if (inserted.length > 0) {
-      this.table.add(inserted)
-      this.dirty = true
-      this.requestTick(now + this.env.cfg.flushMs)
-    }
-    let reply: Uint8Array | null
-    ;[state, reply] = Automerge.generateSyncMessage(this.doc, state)
-    this.syncStates.set(from, state)
-    if (reply !== null) {
-      this.stats.syncMessages++
-      this.send(from, { type: 'sync', data: reply }, now)
-    }
+    this.replica.resetSync(other)
   }
 
   // ---- ticks ----------------------------------------------------------------------------
 
   private requestTick(at: number): void {
-    if (!this.up || at >= this.nextTickAt) return
+    if (!this.up || at >= this.nextTickAt || at === Number.POSITIVE_INFINITY) return
     this.nextTickAt = at
     this.env.schedule(at, { type: 'tick', peer: this.index, incarnation: this.incarnation, at })
   }
@@ -288,80 +209,37 @@ export class SimPeer {
     this.tick(now)
   }
 
-  /** Merges what arrived, re-derives, lets the scheduler decide and carries out its actions. */
+  /** Merges what is due, re-derives, lets the scheduler decide and carries out its actions. */
   tick(now: number): void {
     const local = this.localNow(now)
-    this.mergeInbox()
-    this.askForMissing(now)
+    if (now >= this.replica.mergeAt) this.replica.merge(now)
     this.refresh(now, local)
     const actions: SchedulerAction[] = []
     for (const e of this.exits)
       for (const a of this.scheduler.runExited(this.table, e.ref, e.outcome, local)) actions.push(a)
     this.exits = []
-    const decision = this.scheduler.decide(this.table, local)
+    const mayClaim = now >= this.catchUpUntil || this.replica.synced
+    const decision = this.scheduler.decide(this.table, local, { mayClaim })
     for (const a of decision.actions) actions.push(a)
     this.execute(actions, now, local)
-    let wake = decision.wakeAt
+    let wake = decision.wakeAt === null ? Number.POSITIVE_INFINITY : this.toVirtual(decision.wakeAt)
     const deadline = this.table.nextDeadline()
-    if (deadline !== undefined) wake = wake === null ? deadline + 1 : Math.min(wake, deadline + 1)
-    if (wake !== null) this.requestTick(Math.max(now + 1, this.toVirtual(wake)))
-  }
-
-  private mergeInbox(): void {
-    if (this.inboxChanges.length === 0) return
-    const inserted: unknown[] = []
-    ;[this.doc] = Automerge.applyChanges(this.doc, this.inboxChanges, {
-      patchCallback: (patches) => insertedRecords(patches, inserted),
-    })
-    this.stats.applies++
-    this.inboxChanges = []
-    if (inserted.length > 0) {
-      this.table.add(inserted)
-      this.dirty = true
-    }
-  }
-
-  /** Asks senders for changes their heads name that this peer lacks (dropped or reordered pushes). */
-  private askForMissing(now: number): void {
-    if (this.inboxHeads.size === 0) return
-    const mine = this.heads()
-    this.headsKey = mine.join()
-    for (const [from, heads] of this.inboxHeads) {
-      const key = heads.join()
-      if (key === this.headsKey || this.satisfiedHeads.get(from) === key) continue
-      const missing = Automerge.getMissingDeps(this.doc, heads as string[])
-      if (missing.length === 0) {
-        this.satisfiedHeads.set(from, key)
-        continue
-      }
-      const ask: string[] = []
-      let escalate = false
-      for (const h of missing) {
-        const w = this.wants.get(h)
-        if (w !== undefined && now - w.at < this.env.cfg.wantRetryMs) continue
-        const tries = (w?.tries ?? 0) + 1
-        this.wants.set(h, { at: now, tries })
-        ask.push(h)
-        if (tries > 2) escalate = true
-      }
-      if (ask.length === 0) continue
-      if (escalate) {
-        // Asking hash by hash walks a long gap one change per round trip: sync instead.
-        for (const h of ask) this.wants.set(h, { at: now, tries: 0 })
-        this.startSync(from, now)
-        continue
-      }
-      this.stats.wantsSent++
-      this.send(from, { type: 'want', hashes: ask }, now)
-    }
-    this.inboxHeads.clear()
-    if (this.wants.size > 1000)
-      for (const [h, w] of this.wants) if (now - w.at > 10 * this.env.cfg.wantRetryMs) this.wants.delete(h)
+    if (deadline !== undefined) wake = Math.min(wake, this.toVirtual(deadline + 1))
+    if (!mayClaim) wake = Math.min(wake, this.catchUpUntil)
+    wake = Math.min(wake, this.replica.mergeAt)
+    if (wake !== Number.POSITIVE_INFINITY) this.requestTick(Math.max(now + 1, wake))
   }
 
   private refresh(now: number, local: number): void {
-    const changed = this.table.refresh(this.leases.view(local))
-    if (this.table.takeActiveChanged()) this.leases.observe([...this.table.active()], local)
+    const view = this.leases.view(local)
+    const changed = this.table.refresh(view)
+    // Start the lease clock of rounds seen for the first time (what LeaseTable.observe does,
+    // one round at a time: observing the whole table on every tick is what costs).
+    for (const j of changed) {
+      if ((j.status !== 'claimed' && j.status !== 'running') || j.owner === null) continue
+      if (view.lastSeen(j.id, j.generation, j.round, j.owner) === undefined)
+        this.leases.renew(j.id, j.generation, j.round, j.owner, local)
+    }
     if (changed.length > 0) this.env.checker.onDerived(this, changed, now)
   }
 
@@ -369,13 +247,13 @@ export class SimPeer {
     if (actions.length === 0) return
     const records: Uint8Array[] = []
     const starts: (SchedulerAction & { type: 'start' })[] = []
+    let renewals: readonly RoundRef[] = []
     for (const a of actions) {
       switch (a.type) {
-        case 'renew': {
+        case 'renew':
           for (const l of a.leases) this.leases.renew(l.job, l.generation, l.round, this.signer.id, local)
-          this.broadcast({ type: 'renew', leases: a.leases, heads: this.heads() }, now)
+          renewals = a.leases
           break
-        }
         case 'stop': {
           const run = this.runs.get(a.job)
           if (run !== undefined) {
@@ -394,24 +272,34 @@ export class SimPeer {
         default: {
           const bytes = encodeRecord(a.record, this.signer)
           records.push(bytes)
+          if (a.type === 'claim') this.ownClaims.set(leaseKey(a), bytes)
           if (a.type === 'start') starts.push(a)
           if (a.type === 'complete') this.env.checker.onCompleteWritten(this, a, bytes, now)
           this.env.trace.add({ at: now, peer: this.index, kind: a.type, job: a.job, detail: describe(a) })
         }
       }
     }
-    if (records.length > 0) this.write(records, now, local)
+    if (records.length > 0) {
+      this.table.add(records)
+      this.replica.write(records, local)
+      this.requestTick(now + 1)
+    }
+    // After the write, so that the heads they carry name this decision's records too.
+    if (renewals.length > 0) this.renew(renewals)
     for (const s of starts) this.launch(s, now)
   }
 
-  /** Appends records as one change, persists it, then pushes it to every peer. */
-  private write(records: Uint8Array[], now: number, local: number): void {
-    this.doc = appendRecords(this.doc, records, local)
-    this.table.add(records)
-    this.persistedHeads = this.heads()
-    const change = Automerge.getLastLocalChange(this.doc)
-    if (change !== undefined) this.broadcast({ type: 'changes', changes: [change], heads: this.persistedHeads }, now)
-    this.requestTick(now + 1)
+  /** Sends renewals with the claim of each round, so a peer that missed the claim learns it. */
+  private renew(leases: readonly RoundRef[]): void {
+    const out: RenewedLease[] = leases.map((l) => {
+      const claim = this.ownClaims.get(leaseKey(l))
+      return claim === undefined ? l : { ...l, claim }
+    })
+    const live = new Set([...this.scheduler.claiming, ...this.scheduler.running].map(leaseKey))
+    for (const k of this.ownClaims.keys()) if (!live.has(k)) this.ownClaims.delete(k)
+    const msg: SimMessage = { type: 'renew', leases: out, heads: this.replica.heads() }
+    for (let j = 0; j < this.peerIds.length; j++)
+      if (j !== this.index) this.env.network.send(this.index, j, msg, this.env.now())
   }
 
   /**
@@ -420,15 +308,8 @@ export class SimPeer {
    */
   applyExternal(edit: (doc: JobTable) => JobTable, now: number): Uint8Array[] {
     if (!this.up) return []
-    const before = recordsOf(this.doc).length
-    const next = edit(this.doc)
-    if (next === this.doc) return []
-    this.doc = next
-    const added = recordsOf(this.doc).slice(before) as Uint8Array[]
+    const added = this.replica.writeWith(edit)
     this.table.add(added)
-    this.persistedHeads = this.heads()
-    const change = Automerge.getLastLocalChange(this.doc)
-    if (change !== undefined) this.broadcast({ type: 'changes', changes: [change], heads: this.persistedHeads }, now)
     this.requestTick(now + 1)
     return added
   }
@@ -440,6 +321,8 @@ export class SimPeer {
     const trainer = this.env.faults.has('trainer')
     const slow = trainer && this.trainerRng.chance(cfg.slowRate)
     const fails = trainer && this.trainerRng.chance(cfg.trainerFailRate)
+    if (slow) this.stats.slowRuns++
+    if (fails) this.stats.trainerFailures++
     const base = this.env.workload.trainMs.get(a.job) ?? cfg.trainMinMs
     let duration = base * this.host.speed * (slow ? cfg.slowFactor : 1)
     if (fails) duration *= this.trainerRng.range(0.1, 1)
@@ -454,7 +337,7 @@ export class SimPeer {
         }
     const runId = ++this.runCounter
     const ref = { job: a.job, generation: a.generation, round: a.round }
-    this.runs.set(a.job, { runId, ref, outcome, startedAt: now })
+    this.runs.set(a.job, { runId, ref, outcome })
     this.env.checker.onRunStart(this, ref, a.attempt, now)
     this.env.schedule(now + duration, { type: 'exit', peer: this.index, incarnation: this.incarnation, runId })
   }
@@ -485,19 +368,17 @@ export class SimPeer {
   onAntiEntropy(ev: { incarnation: number }, now: number): void {
     if (!this.up || ev.incarnation !== this.incarnation) return
     const cfg = this.env.cfg
-    if (this.dirty && now - this.lastPersistAt >= cfg.persistMs) {
-      this.persistedHeads = this.heads()
+    if (now - this.lastPersistAt >= cfg.persistMs) {
+      this.replica.persist()
       this.lastPersistAt = now
-      this.dirty = false
+      // Forget the leases of finished rounds now and then.
+      this.leases.observe([...this.table.active()], this.localNow(now))
     }
     const n = this.peerIds.length
-    if (n > 1) {
-      const heads = this.heads()
-      for (let k = 0; k < cfg.aeFanout; k++) {
-        let to = this.rng.int(n - 1)
-        if (to >= this.index) to++
-        this.send(to, { type: 'heads', heads }, now)
-      }
+    for (let k = 0; k < cfg.aeFanout && n > 1; k++) {
+      let to = this.rng.int(n - 1)
+      if (to >= this.index) to++
+      this.replica.beacon(to)
     }
     this.env.schedule(now + cfg.aeMs, { type: 'anti-entropy', peer: this.index, incarnation: this.incarnation })
   }
@@ -509,11 +390,8 @@ export class SimPeer {
     for (const run of this.runs.values()) this.env.checker.onRunStop(this, run.ref, now)
     this.runs.clear()
     this.exits = []
-    this.inboxChanges = []
-    this.inboxHeads.clear()
-    this.satisfiedHeads.clear()
-    this.wants.clear()
-    this.syncStates.clear()
+    this.ownClaims.clear()
+    this.replica.crash()
     this.nextTickAt = Number.POSITIVE_INFINITY
     this.env.trace.add({ at: now, peer: -1, kind: 'crash', detail: `p${this.index}` })
   }
@@ -521,22 +399,16 @@ export class SimPeer {
   /** Restart from the persisted document under a fresh actor; the caller opens sync sessions. */
   restart(now: number, incarnation: number): void {
     if (this.up) return
-    const old = this.doc
-    const persisted = Automerge.clone(Automerge.view(old, this.persistedHeads))
-    const bytes = saveJobTable(persisted)
-    Automerge.free(persisted)
-    Automerge.free(old)
     this.incarnation = incarnation
-    this.doc = loadJobTable(bytes, actorFor(this.env.seed, this.index, incarnation))
-    this.persistedHeads = this.heads()
+    const bytes = this.replica.restore(actorFor(this.env.seed, this.index, incarnation))
     this.table = new DerivedTable({ trust: this.env.trust })
-    this.table.add(recordsOf(this.doc))
+    this.table.add(this.replica.doc.log)
     this.leases = new LeaseTable({ leaseMs: this.env.cfg.leaseMs })
     this.scheduler = this.newScheduler()
-    this.dirty = false
+    this.catchUpUntil = now + this.env.cfg.catchUpMs
     this.up = true
     this.stats.restarts++
-    this.env.trace.add({ at: now, peer: -1, kind: 'restart', detail: `p${this.index} (${bytes.length} B persisted)` })
+    this.env.trace.add({ at: now, peer: -1, kind: 'restart', detail: `p${this.index} (${bytes} B persisted)` })
     this.requestTick(now + 1)
     this.env.schedule(now + this.rng.range(0, this.env.cfg.aeMs), {
       type: 'anti-entropy',

@@ -45,7 +45,15 @@ export interface SimDetails {
   briefOverlaps: number
   completeRecords: number
   messagesDuplicated: number
-  applies: number
+  messagesReordered: number
+  /** Largest difference between two peers' clocks at the start, ms. */
+  clockSpreadMs: number
+  trainerFailures: number
+  slowRuns: number
+  restarts: number
+  merges: number
+  chunksMerged: number
+  syncSessions: number
   syncMessages: number
   wantsSent: number
   events: number
@@ -211,8 +219,7 @@ class Simulation implements FaultTarget {
     const fresh = this.network.refresh(now)
     // Only the restarted peer is behind: it opens the sessions; the others forget old state.
     for (const other of fresh[peer]) this.nodes[other].resetSync(peer)
-    for (const other of this.rng.shuffled(fresh[peer]).slice(0, this.cfg.syncFanout))
-      this.nodes[peer].startSync(other, now)
+    for (const other of this.rng.shuffled(fresh[peer]).slice(0, this.cfg.syncFanout)) this.nodes[peer].startSync(other)
   }
 
   partition(groupA: readonly number[], groupB: readonly number[], symmetric: boolean): void {
@@ -246,7 +253,7 @@ class Simulation implements FaultTarget {
     for (let p = 0; p < this.peers; p++) {
       if (fresh[p].length === 0 || !this.nodes[p].up) continue
       for (const other of fresh[p]) this.nodes[p].resetSync(other)
-      for (const other of this.rng.shuffled(fresh[p]).slice(0, this.cfg.syncFanout)) this.nodes[p].startSync(other, now)
+      for (const other of this.rng.shuffled(fresh[p]).slice(0, this.cfg.syncFanout)) this.nodes[p].startSync(other)
     }
     this.checker.evaluate(now)
   }
@@ -417,9 +424,18 @@ class Simulation implements FaultTarget {
       briefOverlaps: stats.briefOverlaps,
       completeRecords: stats.completeRecords,
       messagesDuplicated: this.network.stats.duplicated,
-      applies: sum((p) => p.stats.applies),
-      syncMessages: sum((p) => p.stats.syncMessages),
-      wantsSent: sum((p) => p.stats.wantsSent),
+      messagesReordered: this.network.stats.reordered,
+      clockSpreadMs: Math.round(
+        Math.max(...this.nodes.map((p) => p.clock.offset)) - Math.min(...this.nodes.map((p) => p.clock.offset)),
+      ),
+      trainerFailures: sum((p) => p.stats.trainerFailures),
+      slowRuns: sum((p) => p.stats.slowRuns),
+      restarts: sum((p) => p.stats.restarts),
+      merges: sum((p) => p.replica.stats.merges),
+      chunksMerged: sum((p) => p.replica.stats.chunksMerged),
+      syncSessions: sum((p) => p.replica.stats.syncSessions),
+      syncMessages: sum((p) => p.replica.stats.syncMessages),
+      wantsSent: sum((p) => p.replica.stats.wantsSent),
       events: this.events,
       records: table.size,
       durationS: this.windowMs / 1000,

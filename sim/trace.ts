@@ -38,7 +38,7 @@ export class Trace {
     }
   }
 
-  /** The last `limit` events about `job` or `peers`, plus faults, up to now. */
+  /** The last `limit` events about `job` or `peers`, plus fleet-wide faults (crashes, partitions), up to now. */
   related(opts: { job?: string; peers?: readonly number[]; limit?: number }): string[] {
     const limit = opts.limit ?? 40
     const out: TraceEvent[] = []
@@ -47,7 +47,8 @@ export class Trace {
       const e = this.events[(this.start + k) % n]
       const aboutJob = opts.job !== undefined && e.job === opts.job
       const aboutPeer = opts.peers?.includes(e.peer) === true && e.job === undefined
-      if (aboutJob || aboutPeer || e.peer < 0) out.push(e)
+      const global = e.peer < 0 && e.job === undefined
+      if (aboutJob || aboutPeer || global) out.push(e)
     }
     return out.reverse().map(formatTraceEvent)
   }

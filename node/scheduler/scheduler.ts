@@ -131,16 +131,23 @@ export class Scheduler {
     return [...this.claims.values()]
   }
 
-  /** Decides what to do at `now` (this host's clock) given the current table. */
-  decide(table: JobTableView, now: number): Decision {
+  /**
+   * Decides what to do at `now` (this host's clock) given the current table.
+   * @param opts.mayClaim - false while the host's table may be far behind the fleet's (it
+   *   just started and has not synced yet): claiming then could take jobs others run.
+   */
+  decide(table: JobTableView, now: number, opts: { mayClaim?: boolean } = {}): Decision {
     const actions: SchedulerAction[] = []
     let wake: number | null = null
     wake = minWake(wake, this.settleClaims(table, now, actions))
     this.checkRuns(table, actions)
     this.releaseOrphans(table, now, actions)
-    wake = minWake(wake, this.renew(now, actions))
     wake = minWake(wake, this.recordLapses(table, now, actions))
-    wake = minWake(wake, this.claimMore(table, now, actions))
+    const claimed = this.claims.size
+    if (opts.mayClaim !== false) wake = minWake(wake, this.claimMore(table, now, actions))
+    // A new claim is renewed at once: the renewal is a second chance for it to reach everyone.
+    if (this.claims.size > claimed) this.lastRenewAt = null
+    wake = minWake(wake, this.renew(now, actions))
     return { actions, wakeAt: wake }
   }
 
@@ -243,8 +250,8 @@ export class Scheduler {
 
   /** Rounds the table says this peer owns but it is not working on (it restarted): give them back. */
   private releaseOrphans(table: JobTableView, now: number, actions: SchedulerAction[]): void {
-    for (const job of table.active()) {
-      if (job.owner !== this.me || this.claims.has(job.id) || this.runs.has(job.id)) continue
+    for (const job of table.owned(this.me)) {
+      if (this.claims.has(job.id) || this.runs.has(job.id)) continue
       const key = `${job.id}/${job.generation}/${job.round}/${this.me}`
       if (this.written.has(key)) continue
       this.written.add(key)

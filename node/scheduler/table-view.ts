@@ -8,8 +8,8 @@ export interface JobTableView {
   get(id: string): DerivedJob | undefined
   /** Pending jobs, highest priority first, then by id. */
   pending(): Iterable<DerivedJob>
-  /** Claimed and running jobs. */
-  active(): Iterable<DerivedJob>
+  /** Claimed and running jobs whose current round `peer` owns. */
+  owned(peer: string): Iterable<DerivedJob>
   /** Jobs whose lease lapsed by this peer's observations while the document still shows the owner active. */
   lapsed(): Iterable<LocallyLapsed>
 }
@@ -27,7 +27,7 @@ export function tableView(local: readonly DerivedJob[], recorded: readonly Deriv
   return {
     get: (id) => byId.get(id),
     pending: () => local.filter((j) => j.status === 'pending'),
-    active: () => local.filter(isActive),
+    owned: (peer) => local.filter((j) => isActive(j) && j.owner === peer),
     lapsed: () =>
       local.flatMap((job) => {
         const rec = recordedById.get(job.id)
