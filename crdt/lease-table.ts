@@ -27,16 +27,24 @@ export class LeaseTable {
     if (prev === undefined || now > prev) this.seen.set(k, now)
   }
 
-  /** Starts the lease clock of every active round not seen before; forgets finished ones. */
-  observe(jobs: readonly DerivedJob[], now: number): void {
-    const live = new Set<string>()
+  /**
+   * Starts the lease clock of every active round not seen before; forgets rounds that are
+   * no longer any job's current round.
+   * @remarks A round whose lease lapsed by this peer's observations is still its job's
+   * current round (pending, or failed on the final attempt, until a record says more): its
+   * last sighting is kept, or the next derivation would see it as fresh and alive again
+   * (found by the simulator: a final attempt's lapse flickered away before anyone recorded it).
+   */
+  observe(jobs: Iterable<DerivedJob>, now: number): void {
+    const current = new Set<string>()
     for (const j of jobs) {
+      current.add(`${j.id}/${j.generation}/${j.round}`)
       if ((j.status !== 'claimed' && j.status !== 'running') || j.owner === null) continue
       const k = LeaseTable.key(j.id, j.generation, j.round, j.owner)
-      live.add(k)
       if (!this.seen.has(k)) this.seen.set(k, now)
     }
-    for (const k of this.seen.keys()) if (!live.has(k) && !this.pendingRenewal(k, now)) this.seen.delete(k)
+    for (const k of this.seen.keys())
+      if (!current.has(k.slice(0, k.lastIndexOf('/'))) && !this.pendingRenewal(k, now)) this.seen.delete(k)
   }
 
   // Renewals may arrive before the claim they renew has synced; keep them for a lease.
