@@ -211,6 +211,11 @@ export class DerivedTable {
     return out.sort(byPriority)
   }
 
+  /** Every job, in no particular order (cheaper than `jobs()`). */
+  *all(): Iterable<DerivedJob> {
+    for (const e of this.entries.values()) if (e.derived !== undefined) yield e.derived
+  }
+
   /** Pending jobs, highest priority first, then by id. Do not mutate. */
   pending(): readonly DerivedJob[] {
     return this.pendingJobs

@@ -371,8 +371,8 @@ export class SimPeer {
     if (now - this.lastPersistAt >= cfg.persistMs) {
       this.replica.persist()
       this.lastPersistAt = now
-      // Forget the leases of finished rounds now and then.
-      this.leases.observe([...this.table.active()], this.localNow(now))
+      // Forget the leases of rounds that are no longer current now and then.
+      this.leases.observe(this.table.all(), this.localNow(now))
     }
     const n = this.peerIds.length
     for (let k = 0; k < cfg.aeFanout && n > 1; k++) {

@@ -156,7 +156,8 @@ export class Scheduler {
    * @remarks A result is recorded even if the round was superseded meanwhile (a result is
    * never thrown away); a failure only while this peer still owns the current round.
    */
-  runExited(table: JobTableView, ref: RoundRef, outcome: RunOutcome, now: number): SchedulerAction[] {
+  runExited(table: JobTableView, exited: RoundRef, outcome: RunOutcome, now: number): SchedulerAction[] {
+    const ref: RoundRef = { job: exited.job, generation: exited.generation, round: exited.round }
     const run = this.runs.get(ref.job)
     if (run === undefined || run.generation !== ref.generation || run.round !== ref.round) return []
     this.runs.delete(ref.job)
@@ -342,27 +343,37 @@ export class Scheduler {
     const free = this.maxConcurrent - this.claims.size - this.runs.size
     if (free <= 0) return null
     let wake: number | null = null
-    // The best priority class with something to claim; inside it, this peer's rendezvous order.
-    let classPriority: number | null = null
+    // Priority classes in order; inside a class, this peer's rendezvous order.
     const picks: DerivedJob[] = []
+    let classPriority: number | null = null
+    let best: DerivedJob[] = []
+    const closeClass = () => {
+      for (const j of best) picks.push(j)
+      best = []
+    }
     for (const job of table.pending()) {
-      if (classPriority !== null && job.spec.priority !== classPriority) break
+      if (job.spec.priority !== classPriority) {
+        closeClass()
+        if (picks.length >= free) break
+        classPriority = job.spec.priority
+      }
       if (!this.isEligible(job) || this.claims.has(job.id) || this.runs.has(job.id)) continue
       const b = this.backoffs.get(job.id)
       if (b !== undefined && now < b.until) {
         wake = minWake(wake, b.until)
         continue
       }
-      classPriority = job.spec.priority
-      // Keep the `free` lowest ranks (free is small: usually 1).
+      // Keep the lowest ranks, as many as there are free slots left (usually one).
+      const room = free - picks.length
       const r = this.rank(job.id)
-      let i = picks.length
-      while (i > 0 && this.rank(picks[i - 1].id) > r) i--
-      if (i < free) {
-        picks.splice(i, 0, job)
-        if (picks.length > free) picks.pop()
+      let i = best.length
+      while (i > 0 && this.rank(best[i - 1].id) > r) i--
+      if (i < room) {
+        best.splice(i, 0, job)
+        if (best.length > room) best.pop()
       }
     }
+    closeClass()
     for (const job of picks) {
       const score = capabilityScore(this.cap, job.spec)
       const ref = { job: job.id, generation: job.generation, round: job.nextRound }
