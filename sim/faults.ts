@@ -70,14 +70,15 @@ export class FaultInjector {
     if (this.faults.has('crash') && n > 1) t.at(this.exp(this.cfg.crashEveryMs), () => this.crash())
     if (this.faults.has('partition') && n > 1) t.at(this.rng.range(0.05, 0.3) * this.windowMs, () => this.partition())
     if (this.faults.has('ops')) {
-      t.at(this.rng.range(0.2, 0.5) * this.windowMs, () => t.operatorReload())
+      // Early enough to land while jobs still run (a run may finish well before its window).
+      t.at(this.rng.range(0.1, 0.3) * this.windowMs, () => t.operatorReload())
       const k = Math.max(1, Math.round(this.cfg.opsShare * this.jobs))
       for (let i = 0; i < k; i++) {
-        t.at(this.rng.range(0.1, 0.9) * this.windowMs, () => t.operatorCancel())
-        t.at(this.rng.range(0.1, 0.9) * this.windowMs, () => t.operatorRequeue())
+        t.at(this.rng.range(0.05, 0.5) * this.windowMs, () => t.operatorCancel())
+        t.at(this.rng.range(0.05, 0.5) * this.windowMs, () => t.operatorRequeue())
       }
     }
-    for (let i = 0; i < this.cfg.forgeries; i++) t.at(this.rng.range(0.05, 0.95) * this.windowMs, () => t.forge())
+    for (let i = 0; i < this.cfg.forgeries; i++) t.at(this.rng.range(0.02, 0.6) * this.windowMs, () => t.forge())
   }
 
   private crash(): void {
