@@ -52,6 +52,9 @@ function actorFor(seed: number, peer: number, incarnation: number): string {
 
 const leaseKey = (l: RoundRef) => `${l.job}/${l.generation}/${l.round}`
 
+/** How often a peer forgets the lease observations of rounds that are no longer current. */
+const FORGET_LEASES_MS = 20_000
+
 /**
  * One simulated peer: its own Automerge job table (a `Replica`), signer and lease
  * observations, the very scheduler a real node runs, and simulated trainers.
@@ -84,6 +87,7 @@ export class SimPeer {
   private exits: { ref: RoundRef; outcome: RunOutcome }[] = []
   private ownClaims = new Map<string, Uint8Array>()
   private lastPersistAt = 0
+  private lastForgetAt = 0
   private runCounter = 0
   private catchUpUntil = 0
 
@@ -371,8 +375,11 @@ export class SimPeer {
     if (now - this.lastPersistAt >= cfg.persistMs) {
       this.replica.persist()
       this.lastPersistAt = now
-      // Forget the leases of rounds that are no longer current now and then.
+    }
+    if (now - this.lastForgetAt >= FORGET_LEASES_MS) {
+      // Forget the leases of rounds that are no longer current (memory only).
       this.leases.observe(this.table.all(), this.localNow(now))
+      this.lastForgetAt = now
     }
     const n = this.peerIds.length
     for (let k = 0; k < cfg.aeFanout && n > 1; k++) {

@@ -73,6 +73,8 @@ export class Replica {
   private persistedHeads: string[]
   private mergeDue = Number.POSITIVE_INFINITY
   private syncedSince = false
+  /** Whether changes that arrived without their records may still enter the document. */
+  private recordless = true
 
   constructor(host: ReplicaHost, actor: string) {
     this.host = host
@@ -102,6 +104,7 @@ export class Replica {
         this.senders.add(from)
         this.headsInbox.set(from, msg.heads)
         if (msg.records !== undefined) this.host.learn(msg.records)
+        else this.recordless = true
         break
       case 'heads':
         this.headsInbox.set(from, msg.heads)
@@ -119,6 +122,7 @@ export class Replica {
         for (const c of Automerge.decodeSyncMessage(msg.data).changes) this.queue(c)
         this.senders.add(from)
         this.syncInbox.push({ from, data: msg.data })
+        this.recordless = true
         break
     }
     if (this.mergeDue === Number.POSITIVE_INFINITY) this.mergeDue = now + this.host.cfg.mergeMs
@@ -170,14 +174,18 @@ export class Replica {
         patchCallback: (patches) => insertedRecords(patches, inserted),
       })
       this.stats.merges++
-      if (inserted.length > 0) this.host.learn(inserted)
+      // Records pushed with their changes were learnt on arrival; only changes that came
+      // without them (answers to wants, sync sessions) teach something new.
+      if (inserted.length > 0 && this.recordless) this.host.learn(inserted)
     }
     const sync = this.syncInbox
     this.syncInbox = []
     for (const m of sync) this.onSync(m.from, m.data)
     const senders = this.senders
     this.senders = new Set()
-    this.askForMissing(now, senders)
+    const waiting = this.askForMissing(now, senders)
+    // Changes without records may still wait in Automerge's queue for a dependency.
+    if (waiting === 0) this.recordless = false
   }
 
   // ---- pulling what is missing ------------------------------------------------------------
@@ -187,9 +195,9 @@ export class Replica {
    * heads name that this document misses (including what changes waiting in Automerge's
    * queue depend on, which the peers whose changes were just merged hold).
    */
-  private askForMissing(now: number, senders: ReadonlySet<number>): void {
+  private askForMissing(now: number, senders: ReadonlySet<number>): number {
     const waiting = Automerge.getMissingDeps(this.doc, [])
-    if (this.headsInbox.size === 0 && waiting.length === 0) return
+    if (this.headsInbox.size === 0 && waiting.length === 0) return 0
     const mine = this.heads().join()
     let asked = 0
     // Heads tell much the same story whoever sends them: look at the latest few.
@@ -209,6 +217,7 @@ export class Replica {
     if (this.wants.size > 1000)
       for (const [h, w] of this.wants)
         if (now - Math.max(w.seen, w.at) > 10 * this.host.cfg.wantRetryMs) this.wants.delete(h)
+    return waiting.length
   }
 
   /** Asks `from` for the hashes not asked for recently; after two failed asks, syncs with it instead. */
@@ -343,6 +352,7 @@ export class Replica {
     this.syncStates.clear()
     this.syncBudget.clear()
     this.mergeDue = Number.POSITIVE_INFINITY
+    this.recordless = true
   }
 
   /**
