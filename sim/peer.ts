@@ -9,6 +9,7 @@ import type { SimNetwork } from './network.ts'
 import { mixSeed, Prng } from './prng.ts'
 import { Replica } from './replica.ts'
 import type { Trace } from './trace.ts'
+import { planRun } from './trainer.ts'
 import type { SimHost, Workload } from './workload.ts'
 
 /** What a simulated peer reaches of the world around it. */
@@ -321,29 +322,21 @@ export class SimPeer {
   // ---- runs -----------------------------------------------------------------------------
 
   private launch(a: SchedulerAction & { type: 'start' }, now: number): void {
-    const cfg = this.env.cfg
-    const trainer = this.env.faults.has('trainer')
-    const slow = trainer && this.trainerRng.chance(cfg.slowRate)
-    const fails = trainer && this.trainerRng.chance(cfg.trainerFailRate)
-    if (slow) this.stats.slowRuns++
-    if (fails) this.stats.trainerFailures++
-    const base = this.env.workload.trainMs.get(a.job) ?? cfg.trainMinMs
-    let duration = base * this.host.speed * (slow ? cfg.slowFactor : 1)
-    if (fails) duration *= this.trainerRng.range(0.1, 1)
-    const outcome: RunOutcome = fails
-      ? { ok: false, error: 'trainer exited with code 1' }
-      : {
-          ok: true,
-          bundle: `bafysim${a.job.slice(0, 24)}g${a.generation}`,
-          valMacroF1: (Number.parseInt(a.job.slice(0, 4), 16) % 1000) / 1000,
-          testMacroF1: (Number.parseInt(a.job.slice(4, 8), 16) % 1000) / 1000,
-          fitSeconds: Math.round(duration) / 1000,
-        }
-    const runId = ++this.runCounter
     const ref = { job: a.job, generation: a.generation, round: a.round }
-    this.runs.set(a.job, { runId, ref, outcome })
+    const trainMs = this.env.workload.trainMs.get(a.job) ?? this.env.cfg.trainMinMs
+    const plan = planRun(
+      ref,
+      { trainMs, speed: this.host.speed },
+      this.env.cfg,
+      this.env.faults.has('trainer'),
+      this.trainerRng,
+    )
+    if (plan.slow) this.stats.slowRuns++
+    if (!plan.outcome.ok) this.stats.trainerFailures++
+    const runId = ++this.runCounter
+    this.runs.set(a.job, { runId, ref, outcome: plan.outcome })
     this.env.checker.onRunStart(this, ref, a.attempt, now)
-    this.env.schedule(now + duration, { type: 'exit', peer: this.index, incarnation: this.incarnation, runId })
+    this.env.schedule(now + plan.durationMs, { type: 'exit', peer: this.index, incarnation: this.incarnation, runId })
   }
 
   /** A trainer process exited. */

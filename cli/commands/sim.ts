@@ -61,7 +61,7 @@ function summary(r: SimReport): string {
       `${x.overlaps_across_partitions} overlapping across a disconnection, max attempt ${x.max_attempt_seen}`,
     `  network: ${x.messages_sent} messages, ${x.messages_dropped} dropped, ${d.messagesDuplicated} duplicated; ` +
       `${d.syncMessages} sync messages, ${d.wantsSent} wants`,
-    `  faults: ${d.faults.crashes} crashes (${d.faults.restarts} restarted early), ${d.faults.partitions} partitions ` +
+    `  faults: ${d.faults.crashes} crashes, ${d.restarts} restarts, ${d.faults.partitions} partitions ` +
       `(${d.faults.asymmetricPartitions} one-way); operator: ${d.operator.cancels} cancels, ${d.operator.requeues} requeues, ` +
       `${d.operator.loads} loads; ${d.operator.forged} forged commands`,
     `  converged: ${x.converged ? 'yes' : 'NO'}; document ${x.doc_bytes} bytes, ${d.records} records`,
