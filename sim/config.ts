@@ -48,8 +48,10 @@ export interface SimOptions {
  * per lease and per settle window, runs often longer than a lease.
  */
 export interface SimConfig {
+  /** The fleet's lease (`lease_s`); the rest are the scheduler's `SchedulerInit`. */
   leaseMs: number
   renewMs: number
+  /** Also the grace of the duplicate-run invariant: what a claim needs to reach every peer. */
   settleMs: number
   backoffBaseMs: number
   backoffMaxMs: number
@@ -71,14 +73,18 @@ export interface SimConfig {
   wantRetryMs: number
   /** Merged remote changes are persisted this often (local writes are persisted at once). */
   persistMs: number
+  /** One-way latency of a message, uniform in [min, max). */
   latencyMinMs: number
   latencyMaxMs: number
   /** Extra random delay with the `reorder` fault (and no per-link FIFO). */
   reorderMaxMs: number
+  /** With the `drop` and `dup` faults: the share of messages lost, and delivered twice. */
   dropRate: number
   dupRate: number
+  /** A job's base training time, uniform in [min, max), times its host's speed (0.7-1.3). */
   trainMinMs: number
   trainMaxMs: number
+  /** With the `trainer` fault: the share of runs that exit non-zero, and that run `slowFactor` times longer. */
   trainerFailRate: number
   slowRate: number
   slowFactor: number
@@ -86,6 +92,7 @@ export interface SimConfig {
   crashEveryMs: number
   crashDownMinMs: number
   crashDownMaxMs: number
+  /** Mean virtual ms between partitions (one at a time), and how long one lasts before it heals. */
   partitionEveryMs: number
   partitionMinMs: number
   partitionMaxMs: number

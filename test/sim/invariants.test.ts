@@ -10,9 +10,9 @@ import {
   runSimulation,
   type SimMessage,
   SimNetwork,
+  type SimPeer,
   Trace,
 } from '../../sim/index.ts'
-import type { SimPeer } from '../../sim/peer.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 
 const CPU: HostCapability = {
