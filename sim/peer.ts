@@ -295,7 +295,7 @@ export class SimPeer {
   }
 
   /** Sends renewals with the claim of each round, so a peer that missed the claim learns it. */
-  private renew(leases: readonly RoundRef[]): void {
+  private renew(leases: readonly RoundRef[], to?: readonly number[]): void {
     const out: RenewedLease[] = leases.map((l) => {
       const claim = this.ownClaims.get(leaseKey(l))
       return claim === undefined ? l : { ...l, claim }
@@ -303,8 +303,21 @@ export class SimPeer {
     const live = new Set([...this.scheduler.claiming, ...this.scheduler.running].map(leaseKey))
     for (const k of this.ownClaims.keys()) if (!live.has(k)) this.ownClaims.delete(k)
     const msg: SimMessage = { type: 'renew', leases: out, heads: this.replica.heads() }
-    for (let j = 0; j < this.peerIds.length; j++)
-      if (j !== this.index) this.env.network.send(this.index, j, msg, this.env.now())
+    if (to !== undefined) for (const j of to) this.env.network.send(this.index, j, msg, this.env.now())
+    else
+      for (let j = 0; j < this.peerIds.length; j++)
+        if (j !== this.index) this.env.network.send(this.index, j, msg, this.env.now())
+  }
+
+  /**
+   * On (re)connection: tells the newly reachable peers at once which rounds this peer holds
+   * (with their claims), rather than at the next renewal: across a healed partition two
+   * peers may be training the same job.
+   */
+  announce(to: readonly number[]): void {
+    if (!this.up || to.length === 0) return
+    const leases = [...this.scheduler.claiming, ...this.scheduler.running]
+    if (leases.length > 0) this.renew(leases, to)
   }
 
   /**

@@ -218,7 +218,10 @@ class Simulation implements FaultTarget {
     this.nodes[peer].restart(now, this.network.incarnation(peer))
     const fresh = this.network.refresh(now)
     // Only the restarted peer is behind: it opens the sessions; the others forget old state.
-    for (const other of fresh[peer]) this.nodes[other].resetSync(peer)
+    for (const other of fresh[peer]) {
+      this.nodes[other].resetSync(peer)
+      this.nodes[other].announce([peer])
+    }
     for (const other of this.rng.shuffled(fresh[peer]).slice(0, this.cfg.syncFanout)) this.nodes[peer].startSync(other)
   }
 
@@ -253,6 +256,7 @@ class Simulation implements FaultTarget {
     for (let p = 0; p < this.peers; p++) {
       if (fresh[p].length === 0 || !this.nodes[p].up) continue
       for (const other of fresh[p]) this.nodes[p].resetSync(other)
+      this.nodes[p].announce(fresh[p])
       for (const other of this.rng.shuffled(fresh[p]).slice(0, this.cfg.syncFanout)) this.nodes[p].startSync(other)
     }
     this.checker.evaluate(now)
