@@ -86,15 +86,14 @@ export function registerSimCommand(program: Command): void {
   program
     .command('sim')
     .description(
-      'simulate a fleet in one process: N peers with real job tables and the real scheduler, a virtual\n' +
-        'clock, a simulated network and injected faults; checks the seven invariants during and after\n' +
-        'the run. The same seed gives the same result. Faults: ' +
-        `${FAULTS.join(', ')} (or all).\n` +
-        'Prints a summary, or with --json one object per seed: {seed, peers, jobs, faults, virtual_seconds,\n' +
-        'wall_ms, completed, failed, cancelled, unfinished, runs_started, duplicate_runs,\n' +
-        'overlaps_across_partitions, max_attempt_seen, converged, invariant_violations, doc_bytes,\n' +
-        'messages_sent, messages_dropped}. Exit 1 when an invariant is violated (the seed, the\n' +
-        'invariant and the events that led to it go to stderr).',
+      'Simulate a fleet in one process: N peers with real job tables and the real scheduler, a virtual clock, ' +
+        'a simulated network and injected faults, checking the seven invariants during and after the run. ' +
+        `Faults: ${FAULTS.join(', ')} (ops = operator cancel/requeue/reload mid-run; forged operator commands ` +
+        'are always injected), or all. The same seed gives the same result. Prints a summary, or with --json ' +
+        'one object per seed: {seed, peers, jobs, faults, virtual_seconds, wall_ms, completed, failed, cancelled, ' +
+        'unfinished, runs_started, duplicate_runs, overlaps_across_partitions, max_attempt_seen, converged, ' +
+        'invariant_violations, doc_bytes, messages_sent, messages_dropped}. Exit 1 when an invariant is violated ' +
+        '(the seed, the invariant and the events that led to it go to stderr).',
     )
     .option('--peers <n>', 'peers in the fleet', String(SIM_DEFAULTS.peers))
     .option('--jobs <m>', 'jobs in the manifest', String(SIM_DEFAULTS.jobs))
