@@ -19,6 +19,7 @@ import { boosterParams, GBT_MODEL_FILE, loadXgboost, trainGbt } from '../models/
 import { GbtHyper } from '../models/hypers.ts'
 import { splitRows } from '../models/split.ts'
 import type { Dataset } from '../models/types.ts'
+import { gridDataset } from '../test/helpers/memory-dataset.ts'
 
 const [rowsArg, featuresArg, classesArg, roundsArg, repsArg, nthreadArg] = process.argv.slice(2).map(Number)
 const targetRows = rowsArg || 200_000
@@ -46,9 +47,6 @@ function synthesize(): Dataset {
   const centers = Float32Array.from({ length: k * f }, () => (rand() < 0.3 ? gauss() * 0.6 : 0))
   const X = new Float32Array(rows * f)
   const y = new Int32Array(rows)
-  const hostOf = new Int32Array(rows)
-  const episodeOf = new Int32Array(rows)
-  const window = new Int32Array(rows)
   const episodes = Array.from({ length: perHost }, (_, e) => `ep${String(e).padStart(5, '0')}`)
   let r = 0
   for (let h = 0; h < hosts.length; h++) {
@@ -57,30 +55,22 @@ function synthesize(): Dataset {
       const label = Math.floor(rand() * k)
       for (let w = 0; w < windows; w++, r++) {
         y[r] = label
-        hostOf[r] = h
-        episodeOf[r] = e
-        window[r] = w
         for (let j = 0; j < f; j++) {
           X[r * f + j] = rand() < 0.02 ? Number.NaN : (centers[label * f + j] + gauss()) * scale + 0.3 * h
         }
       }
     }
   }
-  return {
+  return gridDataset({
     name: 'bench',
-    mode: 'realistic',
+    hosts,
+    episodes,
+    windows,
     features: Array.from({ length: f }, (_, j) => `f${j}`),
     classes: Array.from({ length: k }, (_, c) => `c${c}`),
-    rows,
     X,
     y,
-    hosts,
-    hostOf,
-    episodes,
-    episodeOf,
-    window,
-    schemaHash: 'bench',
-  }
+  })
 }
 
 const PY_SCRIPT = `

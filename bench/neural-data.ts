@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { SeededRandom } from '../models/neural/prng.ts'
 import type { Dataset } from '../models/types.ts'
+import { gridDataset } from '../test/helpers/memory-dataset.ts'
 
 /** Shape of a benchmark dataset. */
 export interface BenchDataOptions {
@@ -39,9 +39,6 @@ export function makeBenchDataset(o: BenchDataOptions): Dataset {
   const rows = H * E * W
   const X = new Float32Array(rows * F)
   const y = new Int32Array(rows)
-  const hostOf = new Int32Array(rows)
-  const episodeOf = new Int32Array(rows)
-  const window = new Int32Array(rows)
   const state = new Float64Array(F)
   const rho = 0.8
   const innov = Math.sqrt(1 - rho * rho)
@@ -57,29 +54,19 @@ export function makeBenchDataset(o: BenchDataOptions): Dataset {
           X[off + j] = u() < 0.01 ? Number.NaN : scale[j] * (mu[c * F + j] + state[j])
         }
         y[r] = c
-        hostOf[r] = h
-        episodeOf[r] = e
-        window[r] = w
       }
     }
   }
   const features = Array.from({ length: F }, (_, j) => `f${j}`)
   const classes = Array.from({ length: C }, (_, c) => `c${c}`)
-  return {
+  return gridDataset({
     name: 'neural-bench',
-    mode: 'realistic',
+    hosts: Array.from({ length: H }, (_, h) => `host${h}`),
+    episodes: Array.from({ length: E }, (_, e) => `ep${String(e).padStart(4, '0')}`),
+    windows: W,
     features,
     classes,
-    rows,
     X,
     y,
-    hosts: Array.from({ length: H }, (_, h) => `host${h}`),
-    hostOf,
-    episodes: Array.from({ length: E }, (_, e) => `ep${String(e).padStart(4, '0')}`),
-    episodeOf,
-    window,
-    schemaHash: createHash('sha256')
-      .update(JSON.stringify([features, classes]))
-      .digest('hex'),
-  }
+  })
 }

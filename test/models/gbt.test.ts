@@ -10,6 +10,7 @@ import { fitBooster, GBT_MODEL_FILE, loadXgboost, trainGbt, XgboostMissingError 
 import { GbtHyper } from '../../models/hypers.ts'
 import { splitRows } from '../../models/split.ts'
 import type { Dataset, Split, TrainContext } from '../../models/types.ts'
+import { gridDataset } from '../helpers/memory-dataset.ts'
 
 /** Debian's python3 (where `python3-xgboost` lives), unless PYTHON says otherwise. */
 const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3')
@@ -41,9 +42,6 @@ function makeDataset(opts: { episodes?: number; windows?: number; features?: num
   const rows = hosts.length * episodesPerHost * windows
   const X = new Float32Array(rows * f)
   const y = new Int32Array(rows)
-  const hostOf = new Int32Array(rows)
-  const episodeOf = new Int32Array(rows)
-  const window = new Int32Array(rows)
   const episodes: string[] = []
   for (let e = 0; e < episodesPerHost; e++) episodes.push(`ep${String(e).padStart(3, '0')}`)
   let r = 0
@@ -52,9 +50,6 @@ function makeDataset(opts: { episodes?: number; windows?: number; features?: num
       const label = (e + h) % k
       for (let w = 0; w < windows; w++, r++) {
         y[r] = label
-        hostOf[r] = h
-        episodeOf[r] = e
-        window[r] = w
         for (let j = 0; j < f; j++) {
           const signal = j < 4 ? (label === j % k ? 2.5 : 0) * (1 + 0.3 * h) : 0
           X[r * f + j] = rand() < 0.05 ? Number.NaN : signal + gauss() + 0.5 * h
@@ -62,21 +57,16 @@ function makeDataset(opts: { episodes?: number; windows?: number; features?: num
       }
     }
   }
-  return {
+  return gridDataset({
     name: 'gbt-fixture',
-    mode: 'realistic',
+    hosts,
+    episodes,
+    windows,
     features: Array.from({ length: f }, (_, j) => `f${j}`),
     classes: Array.from({ length: k }, (_, c) => `class${c}`),
-    rows,
     X,
     y,
-    hosts,
-    hostOf,
-    episodes,
-    episodeOf,
-    window,
-    schemaHash: 'fixture',
-  }
+  })
 }
 
 /** A gbt job; one thread unless the test is about threads (2-core CI machines run tests in parallel). */

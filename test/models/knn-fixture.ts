@@ -1,5 +1,4 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { JobId, JobSpec } from '../../manifests/index.ts'
@@ -8,6 +7,7 @@ import type { ModelName } from '../../models/registry.ts'
 import { resolveHyper } from '../../models/registry.ts'
 import { fitScaler, splitRows } from '../../models/split.ts'
 import type { Dataset, TrainContext } from '../../models/types.ts'
+import { gridDataset } from '../helpers/memory-dataset.ts'
 
 /** Options of {@link makeKnnDataset}. */
 export interface KnnDatasetOptions {
@@ -40,9 +40,6 @@ export function makeKnnDataset(opts: KnnDatasetOptions = {}): Dataset {
   const rows = hosts.length * nEp * nWin
   const X = new Float32Array(rows * f)
   const y = new Int32Array(rows)
-  const hostOf = new Int32Array(rows)
-  const episodeOf = new Int32Array(rows)
-  const window = new Int32Array(rows)
   let r = 0
   for (let h = 0; h < hosts.length; h++) {
     const scale = 1 + 0.3 * h
@@ -50,9 +47,6 @@ export function makeKnnDataset(opts: KnnDatasetOptions = {}): Dataset {
       const label = Math.floor(rnd() * nClasses)
       for (let w = 0; w < nWin; w++, r++) {
         y[r] = label
-        hostOf[r] = h
-        episodeOf[r] = e
-        window[r] = w
         for (let j = 0; j < f; j++) {
           const v = j === f - 1 ? 3 : scale * (centre[label * f + j] + gauss(rnd)) + 0.5 * h
           X[r * f + j] = j !== f - 1 && rnd() < missing ? Number.NaN : v
@@ -60,24 +54,7 @@ export function makeKnnDataset(opts: KnnDatasetOptions = {}): Dataset {
       }
     }
   }
-  const schemaHash = createHash('sha256')
-    .update(JSON.stringify([features, classes]))
-    .digest('hex')
-  return {
-    name: 'knn-fixture',
-    mode: 'realistic',
-    features,
-    classes,
-    rows,
-    X,
-    y,
-    hosts,
-    hostOf,
-    episodes,
-    episodeOf,
-    window,
-    schemaHash,
-  }
+  return gridDataset({ name: 'knn-fixture', hosts, episodes, windows: nWin, features, classes, X, y })
 }
 
 /** A train context for `model` on `data`: test host = the last host, val_frac 0.3. */

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto'
 import { SeededRandom } from '../../models/neural/prng.ts'
 import type { Dataset } from '../../models/types.ts'
+import { gridDataset } from '../helpers/memory-dataset.ts'
 
 /** Options of {@link makeSequenceDataset}. */
 export interface SequenceDatasetOptions {
@@ -35,9 +35,6 @@ export function makeSequenceDataset(opts: SequenceDatasetOptions = {}): Dataset 
   const rows = H * E * W
   const X = new Float32Array(rows * F)
   const y = new Int32Array(rows)
-  const hostOf = new Int32Array(rows)
-  const episodeOf = new Int32Array(rows)
-  const window = new Int32Array(rows)
   const episodes = Array.from({ length: E }, (_, e) => `ep${String(e).padStart(3, '0')}`)
   const rho = 0.8
   let r = 0
@@ -53,29 +50,19 @@ export function makeSequenceDataset(opts: SequenceDatasetOptions = {}): Dataset 
         }
         if (r % 7 === 0) X[r * F] = Number.NaN
         y[r] = c
-        hostOf[r] = h
-        episodeOf[r] = e
-        window[r] = w
       }
     }
   }
   const features = Array.from({ length: F }, (_, j) => `f${j}`)
   const classes = Array.from({ length: C }, (_, c) => `class${c}`)
-  return {
+  return gridDataset({
     name: 'neural-test',
-    mode: 'realistic',
+    hosts: Array.from({ length: H }, (_, h) => `host${h}`),
+    episodes,
+    windows: W,
     features,
     classes,
-    rows,
     X,
     y,
-    hosts: Array.from({ length: H }, (_, h) => `host${h}`),
-    hostOf,
-    episodes,
-    episodeOf,
-    window,
-    schemaHash: createHash('sha256')
-      .update(JSON.stringify([features, classes]))
-      .digest('hex'),
-  }
+  })
 }
