@@ -1,5 +1,6 @@
 import type { DerivedJob, LocalView, TrustConfig } from './derive.ts'
 import { deriveRecords } from './derive.ts'
+import { MinHeap } from './min-heap.ts'
 import { decodeRecord } from './records.ts'
 
 interface Deadline {
@@ -50,7 +51,7 @@ export class DerivedTable {
   private readonly trust: TrustConfig
   private readonly entries = new Map<string, Entry>()
   private readonly dirty = new Set<string>()
-  private readonly heap: Deadline[] = []
+  private readonly heap = new MinHeap<Deadline>((a, b) => a.at < b.at)
   /** The one live deadline per job; older heap entries for the job are stale. */
   private readonly scheduled = new Map<string, number>()
   private readonly pendingJobs: DerivedJob[] = []
@@ -117,8 +118,8 @@ export class DerivedTable {
   }
 
   private expireLeases(view: LocalView): void {
-    while (this.heap.length > 0 && this.heap[0].at < view.now) {
-      const d = this.pop()
+    for (let next = this.heap.peek(); next !== undefined && next.at < view.now; next = this.heap.peek()) {
+      const d = this.heap.pop() as Deadline
       if (this.scheduled.get(d.id) !== d.at) continue
       this.scheduled.delete(d.id)
       const job = this.entries.get(d.id)?.derived
@@ -238,8 +239,12 @@ export class DerivedTable {
 
   /** The earliest time at which a lease may lapse (call `refresh` after it), or undefined. */
   nextDeadline(): number | undefined {
-    while (this.heap.length > 0 && this.scheduled.get(this.heap[0].id) !== this.heap[0].at) this.pop()
-    return this.heap.length > 0 ? this.heap[0].at : undefined
+    let next = this.heap.peek()
+    while (next !== undefined && this.scheduled.get(next.id) !== next.at) {
+      this.heap.pop()
+      next = this.heap.peek()
+    }
+    return next?.at
   }
 
   /** How many jobs have a valid spec. */
@@ -269,35 +274,6 @@ export class DerivedTable {
 
   private push(d: Deadline): void {
     this.scheduled.set(d.id, d.at)
-    const h = this.heap
-    h.push(d)
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (h[p].at <= h[i].at) break
-      ;[h[p], h[i]] = [h[i], h[p]]
-      i = p
-    }
-  }
-
-  private pop(): Deadline {
-    const h = this.heap
-    const top = h[0]
-    const last = h.pop() as Deadline
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && h[l].at < h[m].at) m = l
-        if (r < h.length && h[r].at < h[m].at) m = r
-        if (m === i) break
-        ;[h[m], h[i]] = [h[i], h[m]]
-        i = m
-      }
-    }
-    return top
+    this.heap.push(d)
   }
 }

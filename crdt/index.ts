@@ -13,6 +13,7 @@ export {
   writeFileAtomic,
 } from './keys.ts'
 export { LeaseTable } from './lease-table.ts'
+export { MinHeap } from './min-heap.ts'
 export type { JobRecord, RecordType, UnsignedRecord, VerifiedRecord } from './records.ts'
 export { decodeRecord, encodeRecord, OPERATOR_RECORD_TYPES, RECORD_TYPES } from './records.ts'
 export type { Signer } from './signer.ts'

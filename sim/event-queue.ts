@@ -1,3 +1,5 @@
+import { MinHeap } from '../crdt/index.ts'
+
 interface Slot<E> {
   at: number
   seq: number
@@ -9,7 +11,7 @@ interface Slot<E> {
  * @remarks Ties run in the order they were scheduled, so a run is a pure function of its seed.
  */
 export class EventQueue<E> {
-  private readonly heap: Slot<E>[] = []
+  private readonly heap = new MinHeap<Slot<E>>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq))
   private seq = 0
   private clock = 0
 
@@ -19,52 +21,24 @@ export class EventQueue<E> {
   }
 
   get size(): number {
-    return this.heap.length
+    return this.heap.size
   }
 
   /** Schedules `event` at virtual time `at` (never before now). */
   push(at: number, event: E): void {
-    const h = this.heap
-    h.push({ at: Math.max(at, this.clock), seq: this.seq++, event })
-    let i = h.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!less(h[i], h[p])) break
-      ;[h[p], h[i]] = [h[i], h[p]]
-      i = p
-    }
+    this.heap.push({ at: Math.max(at, this.clock), seq: this.seq++, event })
   }
 
   /** Removes the next event and advances the clock to it; undefined when empty. */
   pop(): E | undefined {
-    const h = this.heap
-    if (h.length === 0) return undefined
-    const top = h[0]
-    const last = h.pop() as Slot<E>
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && less(h[l], h[m])) m = l
-        if (r < h.length && less(h[r], h[m])) m = r
-        if (m === i) break
-        ;[h[m], h[i]] = [h[i], h[m]]
-        i = m
-      }
-    }
+    const top = this.heap.pop()
+    if (top === undefined) return undefined
     this.clock = top.at
     return top.event
   }
 
   /** Time of the next event, or undefined. */
   peekTime(): number | undefined {
-    return this.heap.length > 0 ? this.heap[0].at : undefined
+    return this.heap.peek()?.at
   }
-}
-
-function less<E>(a: Slot<E>, b: Slot<E>): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
 }
