@@ -11,5 +11,5 @@ export type {
   SplitSpec,
 } from './job-spec.ts'
 export { DEFAULT_JOB_CONSTRAINTS, DEFAULT_LEASE_S } from './job-spec.ts'
-export { loadManifest, parseManifest, tomlPath } from './load.ts'
+export { loadJobFile, loadManifest, parseJobTable, parseManifest, tomlPath } from './load.ts'
 export { JobSchema } from './schema.ts'

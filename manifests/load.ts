@@ -71,22 +71,8 @@ export function parseManifest(text: string, file: string): Manifest {
   const jobs: JobSpec[] = []
   const seen = new Map<string, number>()
   top.data.jobs.forEach((rawJob, index) => {
-    const parsed = JobSchema.safeParse(rawJob, { reportInput: true })
-    if (!parsed.success) throw issueToError(file, ['jobs', index], parsed.error)
-    const j = parsed.data
-    const hyper = j.hyper ?? {}
-    const checked = MODELS[j.model].hyper.safeParse(hyper, { reportInput: true })
-    if (!checked.success) throw issueToError(file, ['jobs', index, 'hyper'], checked.error)
-    const identity = {
-      model: j.model,
-      mode: j.mode,
-      hyper,
-      split: j.split ?? {},
-      train_hosts: j.train_hosts ?? [],
-      seed: j.seed ?? 0,
-    }
-    const id = jobId(identity)
-    const dup = seen.get(id)
+    const job = parseJobTable(rawJob, file, ['jobs', index])
+    const dup = seen.get(job.id)
     if (dup !== undefined) {
       throw new ManifestError(
         file,
@@ -94,13 +80,58 @@ export function parseManifest(text: string, file: string): Manifest {
         `duplicate of jobs[${dup}] (same model, mode, hyper, split, train_hosts and seed)`,
       )
     }
-    seen.set(id, index)
-    const { model: _m, mode: _mo, hyper: _h, split: _s, train_hosts: _t, seed: _se, ...constraints } = j
-    jobs.push({ id, ...identity, ...constraints })
+    seen.set(job.id, index)
+    jobs.push(job)
   })
 
   const hosts: Record<string, HostPolicy> = top.data.hosts
   return { file, fleet: top.data.fleet, hosts, jobs }
+}
+
+/**
+ * Validates one `[[jobs]]` table (the `JobSchema` fields, then the model's own hyper
+ * schema) and computes its id.
+ * @param at - the table's TOML path, for errors (`['jobs', 3]`; `[]` for a job file).
+ * @throws ManifestError naming the file and the path of the bad field.
+ */
+export function parseJobTable(raw: unknown, file: string, at: readonly PropertyKey[]): JobSpec {
+  const parsed = JobSchema.safeParse(raw, { reportInput: true })
+  if (!parsed.success) throw issueToError(file, at, parsed.error)
+  const j = parsed.data
+  const hyper = j.hyper ?? {}
+  const checked = MODELS[j.model].hyper.safeParse(hyper, { reportInput: true })
+  if (!checked.success) throw issueToError(file, [...at, 'hyper'], checked.error)
+  const identity = {
+    model: j.model,
+    mode: j.mode,
+    hyper,
+    split: j.split ?? {},
+    train_hosts: j.train_hosts ?? [],
+    seed: j.seed ?? 0,
+  }
+  const { model: _m, mode: _mo, hyper: _h, split: _s, train_hosts: _t, seed: _se, ...constraints } = j
+  return { id: jobId(identity), ...identity, ...constraints }
+}
+
+/**
+ * Reads a job file (`cis490-node train --job-file`): one `[[jobs]]` table written as JSON
+ * with the same field names (CONTRACTS §4).
+ * @throws ManifestError naming the file and the field (`hyper.k`).
+ */
+export function loadJobFile(file: string): JobSpec {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ManifestError(file, '', `cannot read job file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ManifestError(file, '', `invalid JSON: ${(err as Error).message}`)
+  }
+  return parseJobTable(raw, file, [])
 }
 
 /**

@@ -38,7 +38,6 @@ export {
 } from './split.ts'
 export {
   assertSplitUsable,
-  loadJobFile,
   OutputExistsError,
   runTrainJob,
   type TrainJobDeps,

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
 import { cpus, hostname } from 'node:os'
 import { basename, dirname, join, resolve } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { WritableStorage } from 'ipfs-unixfs-importer'
-import { JobSchema, type JobSpec, jobId, ManifestError, tomlPath } from '../manifests/index.ts'
+import type { JobSpec } from '../manifests/index.ts'
 import { assembleBundle, type BundleSplit, importBundle, writeBundleFiles } from './bundle/index.ts'
 import { DatasetError, loadDataset } from './dataset/index.ts'
 import { MODELS, type ModelName, resolveHyper } from './registry.ts'
@@ -332,55 +331,4 @@ async function syncDir(dir: string): Promise<void> {
   } finally {
     await fh.close()
   }
-}
-
-/**
- * Reads a job file: one `[[jobs]]` table as JSON with the manifest's field names,
- * validated with the manifest's JobSchema and the model's hyper schema.
- * @throws ManifestError naming the file and the field (`hyper.k`).
- */
-export function loadJobFile(file: string): JobSpec {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    throw new ManifestError(file, '', `cannot read job file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`)
-  }
-  let raw: unknown
-  try {
-    raw = JSON.parse(text)
-  } catch (err) {
-    throw new ManifestError(file, '', `invalid JSON: ${(err as Error).message}`)
-  }
-  const parsed = JobSchema.safeParse(raw, { reportInput: true })
-  if (!parsed.success) throw zodToManifestError(file, [], parsed.error)
-  const j = parsed.data
-  const hyper = j.hyper ?? {}
-  const checked = MODELS[j.model].hyper.safeParse(hyper, { reportInput: true })
-  if (!checked.success) throw zodToManifestError(file, ['hyper'], checked.error)
-  const identity = {
-    model: j.model,
-    mode: j.mode,
-    hyper,
-    split: j.split ?? {},
-    train_hosts: j.train_hosts ?? [],
-    seed: j.seed ?? 0,
-  }
-  const { model: _m, mode: _mo, hyper: _h, split: _s, train_hosts: _t, seed: _se, ...constraints } = j
-  return { id: jobId(identity), ...identity, ...constraints }
-}
-
-function zodToManifestError(
-  file: string,
-  prefix: readonly PropertyKey[],
-  error: {
-    issues: readonly { path: readonly PropertyKey[]; message: string; code: string; keys?: string[]; input?: unknown }[]
-  },
-): ManifestError {
-  const issue = error.issues[0]
-  const path = [...prefix, ...issue.path]
-  if (issue.code === 'unrecognized_keys' && issue.keys !== undefined)
-    return new ManifestError(file, tomlPath([...path, issue.keys[0]]), `unknown key "${issue.keys[0]}"`)
-  const got = 'input' in issue ? `, got ${issue.input === undefined ? 'nothing' : JSON.stringify(issue.input)}` : ''
-  return new ManifestError(file, tomlPath(path), `${issue.message}${got}`)
 }

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ZodError } from 'zod'
-import { type JobSpec, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
-import { BundleError, DatasetError, loadJobFile, OutputExistsError, runTrainJob } from '../../models/index.ts'
+import { type JobSpec, loadJobFile, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
+import { BundleError, DatasetError, OutputExistsError, runTrainJob } from '../../models/index.ts'
 import { RunError, UsageError } from '../errors.ts'
 
 interface TrainFlags {
