@@ -19,7 +19,7 @@ import { boosterParams, GBT_MODEL_FILE, loadXgboost, trainGbt } from '../models/
 import { GbtHyper } from '../models/hypers.ts'
 import { splitRows } from '../models/split.ts'
 import type { Dataset } from '../models/types.ts'
-import { gridDataset } from '../test/helpers/memory-dataset.ts'
+import { gridDataset, mulberry32 } from '../test/helpers/memory-dataset.ts'
 
 const [rowsArg, featuresArg, classesArg, roundsArg, repsArg, nthreadArg] = process.argv.slice(2).map(Number)
 const targetRows = rowsArg || 200_000
@@ -36,13 +36,7 @@ function synthesize(): Dataset {
   const windows = 40
   const perHost = Math.ceil(targetRows / hosts.length / windows)
   const rows = perHost * hosts.length * windows
-  let state = 12345
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = Math.imul(state ^ (state >>> 15), state | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rand = mulberry32(12345)
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
   const centers = Float32Array.from({ length: k * f }, () => (rand() < 0.3 ? gauss() * 0.6 : 0))
   const X = new Float32Array(rows * f)

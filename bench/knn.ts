@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type DotKernel, fitKnn, isOpenBlas, loadOpenBlas, openBlasKernel, predictKnn } from '../models/knn/index.ts'
+import { mulberry32 } from '../test/helpers/memory-dataset.ts'
 
 const [trainArg, queriesArg, featuresArg, kArg, repsArg] = process.argv.slice(2).map(Number)
 const n = trainArg || 100_000
@@ -28,14 +29,7 @@ const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin
 
 /** Standardised-looking data: 6 class centres, unit noise, queries from the same mixture. */
 function synthesize(rows: number, seed: number): { X: Float32Array; y: Int32Array } {
-  let state = seed >>> 0
-  const rand = () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const rand = mulberry32(seed)
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
   let cs = 99
   const centre = Float32Array.from({ length: classes * f }, () => {

@@ -10,22 +10,10 @@ import { fitBooster, GBT_MODEL_FILE, loadXgboost, trainGbt, XgboostMissingError 
 import { GbtHyper } from '../../models/hypers.ts'
 import { splitRows } from '../../models/split.ts'
 import type { Dataset, Split, TrainContext } from '../../models/types.ts'
-import { gridDataset } from '../helpers/memory-dataset.ts'
+import { gridDataset, mulberry32 } from '../helpers/memory-dataset.ts'
 
 /** Debian's python3 (where `python3-xgboost` lives), unless PYTHON says otherwise. */
 const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3')
-
-/** mulberry32: a small seeded PRNG so the fixture is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * A small telemetry-like dataset: 3 hosts x `episodes` episodes x `windows` windows,
@@ -37,7 +25,7 @@ function makeDataset(opts: { episodes?: number; windows?: number; features?: num
   const f = opts.features ?? 8
   const k = opts.classes ?? 3
   const hosts = ['host-a', 'host-b', 'host-c']
-  const rand = prng(42)
+  const rand = mulberry32(42)
   const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
   const rows = hosts.length * episodesPerHost * windows
   const X = new Float32Array(rows * f)

@@ -7,7 +7,7 @@ import type { ModelName } from '../../models/registry.ts'
 import { resolveHyper } from '../../models/registry.ts'
 import { fitScaler, splitRows } from '../../models/split.ts'
 import type { Dataset, TrainContext } from '../../models/types.ts'
-import { gridDataset } from '../helpers/memory-dataset.ts'
+import { gridDataset, mulberry32 } from '../helpers/memory-dataset.ts'
 
 /** Options of {@link makeKnnDataset}. */
 export interface KnnDatasetOptions {
@@ -111,16 +111,7 @@ export function bruteKnn(X: Float32Array, Q: Float32Array, f: number, k: number)
 }
 
 /** A seeded uniform [0, 1) generator (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const prng = mulberry32
 
 /** A standard normal draw (Box-Muller). */
 export function gauss(rnd: () => number): number {
