@@ -4,14 +4,6 @@ export type { LocallyLapsed } from './derived-table.ts'
 export { DerivedTable } from './derived-table.ts'
 export type { JobTable, JobTableDoc } from './job-table-doc.ts'
 export { appendRecords, createJobTable, loadJobTable, recordsOf, saveJobTable } from './job-table-doc.ts'
-export {
-  generateKey,
-  generateSwarmKey,
-  loadPrivateKey,
-  publicKeyText,
-  savePrivateKey,
-  writeFileAtomic,
-} from './keys.ts'
 export { LeaseTable } from './lease-table.ts'
 export { MinHeap } from './min-heap.ts'
 export type { JobRecord, RecordType, UnsignedRecord, VerifiedRecord } from './records.ts'

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
-import { generateKey, generateSwarmKey, publicKeyText, savePrivateKey, writeFileAtomic } from '../../crdt/index.ts'
+import { generateKey, generateSwarmKey, publicKeyText, savePrivateKey, writeFileAtomic } from '../../node/index.ts'
 import { UsageError } from '../errors.ts'
 
 /** Registers `keygen`: operator keys and swarm keys. */

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { keySigner, loadPrivateKey } from '../../crdt/index.ts'
+import { keySigner } from '../../crdt/index.ts'
 import { parseManifest } from '../../manifests/index.ts'
+import { loadPrivateKey } from '../../node/index.ts'
 import { runCliProcess } from '../helpers/cli.ts'
 
 const EXAMPLE = fileURLToPath(new URL('../../manifests/example.toml', import.meta.url))

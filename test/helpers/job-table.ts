@@ -1,5 +1,6 @@
-import { generateKey, keySigner, type Signer } from '../../crdt/index.ts'
+import { keySigner, type Signer } from '../../crdt/index.ts'
 import { type JobSpec, parseManifest } from '../../manifests/index.ts'
+import { generateKey } from '../../node/index.ts'
 
 /** n deterministic-enough signers (fresh Ed25519 keys). */
 export async function makeSigners(n: number): Promise<Signer[]> {
