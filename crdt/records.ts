@@ -70,6 +70,8 @@ export type JobRecord = z.infer<typeof RecordSchema>
 export type RecordOf<T extends RecordType> = Extract<JobRecord, { t: T }>
 /** What a writer supplies: the record without `by` (the signer fills it). */
 export type UnsignedRecord = { [T in RecordType]: Omit<RecordOf<T>, 'by'> }[RecordType]
+/** One record type without `by`. */
+export type UnsignedOf<T extends RecordType> = Omit<RecordOf<T>, 'by'>
 
 const VERSION = 1
 const SIG_BYTES = 64

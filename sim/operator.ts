@@ -1,11 +1,11 @@
 import {
   appendRecords,
-  applyManifest,
-  cancelJob,
+  cancelRecords,
   type DerivedJob,
   encodeRecord,
   isTerminal,
-  requeueJob,
+  manifestRecords,
+  requeueRecords,
   type Signer,
 } from '../crdt/index.ts'
 import type { JobSpec } from '../manifests/index.ts'
@@ -70,7 +70,7 @@ export class SimOperator {
     for (const j of jobs) this.checker.legitSpec(j)
     const t = this.clock(now)
     const added = peer.applyExternal(
-      (doc) => applyManifest(doc, this.signer, { jobs: [...jobs] }, peer.table.jobs(), t).doc,
+      (doc) => appendRecords(doc, manifestRecords(this.signer, { jobs: [...jobs] }, peer.table.jobs(), t).records, t),
       now,
     )
     this.stats.loads++
@@ -98,7 +98,8 @@ export class SimOperator {
     const job = this.pickJob(peer, (j) => !isTerminal(j.status))
     if (job === undefined) return
     this.checker.legitCancel(job.id, job.generation)
-    peer.applyExternal((doc) => cancelJob(doc, this.signer, job, this.clock(now)), now)
+    const tc = this.clock(now)
+    peer.applyExternal((doc) => appendRecords(doc, cancelRecords(this.signer, job, tc), tc), now)
     this.stats.cancels++
     this.trace.add({
       at: now,
@@ -115,7 +116,8 @@ export class SimOperator {
     if (job === undefined) return
     const force = !isTerminal(job.status)
     this.checker.legitRequeue(job.id, job.generation + 1)
-    peer.applyExternal((doc) => requeueJob(doc, this.signer, job, { force }, this.clock(now)), now)
+    const tr = this.clock(now)
+    peer.applyExternal((doc) => appendRecords(doc, requeueRecords(this.signer, job, { force }, tr), tr), now)
     this.stats.requeues++
     this.trace.add({
       at: now,
@@ -136,16 +138,20 @@ export class SimOperator {
     peer.applyExternal((doc) => {
       switch (kind) {
         case 'cancel':
-          return cancelJob(doc, forger, job, t)
+          return appendRecords(doc, cancelRecords(forger, job, t), t)
         case 'requeue':
-          return requeueJob(doc, forger, job, { force: true }, t)
+          return appendRecords(doc, requeueRecords(forger, job, { force: true }, t), t)
         case 'new-job': {
           const { id: _id, ...body } = job.spec
           const spec = withId({ ...body, seed: body.seed + 1_000_000 })
-          return applyManifest(doc, forger, { jobs: [spec] }, [], t).doc
+          return appendRecords(doc, manifestRecords(forger, { jobs: [spec] }, [], t).records, t)
         }
         case 'reprioritise':
-          return applyManifest(doc, forger, { jobs: [{ ...job.spec, priority: 1_000_000 }] }, [], t).doc
+          return appendRecords(
+            doc,
+            manifestRecords(forger, { jobs: [{ ...job.spec, priority: 1_000_000 }] }, [], t).records,
+            t,
+          )
         case 'tampered': {
           // An operator-signed cancel whose payload was altered after signing.
           const bytes = encodeRecord({ t: 'cancel', j: job.id, at: t, g: job.generation }, this.signer)

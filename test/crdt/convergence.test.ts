@@ -4,8 +4,7 @@ import * as Automerge from '@automerge/automerge'
 import fc from 'fast-check'
 import {
   appendRecords,
-  applyManifest,
-  cancelJob,
+  cancelRecords,
   claimJob,
   completeJob,
   createJobTable,
@@ -14,9 +13,10 @@ import {
   failJob,
   type JobTable,
   lapseJob,
+  manifestRecords,
   recordsOf,
   releaseJob,
-  requeueJob,
+  requeueRecords,
   startJob,
 } from '../../crdt/index.ts'
 import { freshView, makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
@@ -37,7 +37,7 @@ describe('job table convergence (property tests)', async () => {
   const trust = { operatorKeys: new Set([op.id]) }
   const view = freshView(1_000_000)
   const derived = (doc: JobTable) => JSON.stringify(deriveJobs(doc, view, trust))
-  const base = applyManifest(createJobTable(), op, manifestWithJobs(3, [op.id]), [], 1).doc
+  const base = appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(3, [op.id]), [], 1).records, 1)
 
   /** Runs the steps on four actors' own documents, each acting on what it derives. */
   function run(steps: readonly (typeof step extends fc.Arbitrary<infer T> ? T : never)[]): JobTable[] {
@@ -78,10 +78,10 @@ describe('job table convergence (property tests)', async () => {
           if (j.owner !== null && !mine) docs[s.actor] = lapseJob(doc, me, j, j.owner, t)
           break
         case 'cancel':
-          if (s.actor === 0) docs[s.actor] = cancelJob(doc, op, j, t)
+          if (s.actor === 0) docs[s.actor] = appendRecords(doc, cancelRecords(op, j, t), t)
           break
         case 'requeue':
-          if (s.actor === 0) docs[s.actor] = requeueJob(doc, op, j, { force: true }, t)
+          if (s.actor === 0) docs[s.actor] = appendRecords(doc, requeueRecords(op, j, { force: true }, t), t)
           break
         case 'sync':
           // (Automerge panics when a document is merged into itself.)

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   appendRecords,
-  applyManifest,
-  cancelJob,
+  cancelRecords,
   claimJob,
   comparePeerIds,
   completeJob,
@@ -15,9 +14,10 @@ import {
   type JobTable,
   LeaseTable,
   lapseJob,
+  manifestRecords,
   RequeueRunningError,
   releaseJob,
-  requeueJob,
+  requeueRecords,
   type Signer,
   startJob,
 } from '../../crdt/index.ts'
@@ -32,7 +32,7 @@ describe('deriveJobs', async () => {
   const one = (doc: JobTable, now = 1000): DerivedJob => derive(doc, now)[0]
 
   function table(n = 1, extra = ''): JobTable {
-    return applyManifest(createJobTable(), op, manifestWithJobs(n, [op.id], extra), [], 1).doc
+    return appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(n, [op.id], extra), [], 1).records, 1)
   }
   const claim = (doc: JobTable, s: Signer, score: number, host = 'h1') =>
     claimJob(doc, s, one(doc), { score, host }, 10)
@@ -51,15 +51,17 @@ describe('deriveJobs', async () => {
   it('reloading the same manifest is idempotent; a changed priority updates the job but not its state', () => {
     let doc = table(2)
     const before = doc.log.length
-    const again = applyManifest(doc, op, manifestWithJobs(2, [op.id]), derive(doc), 2)
+    const again = manifestRecords(op, manifestWithJobs(2, [op.id]), derive(doc), 2)
     assert.equal(again.added + again.updated, 0)
-    assert.equal(again.doc.log.length, before)
+    assert.equal(again.records.length, 0)
+    assert.equal(doc.log.length, before)
     doc = claim(doc, p1, 1)
     const changed = manifestWithJobs(3, [op.id]).jobs.map((j) => ({ ...j, priority: j.priority + 10 }))
-    const r = applyManifest(doc, op, { jobs: changed }, derive(doc), 3)
+    const r = manifestRecords(op, { jobs: changed }, derive(doc), 3)
     assert.equal(r.added, 1)
     assert.equal(r.updated, 2)
-    const jobs = derive(r.doc)
+    assert.equal(r.records.length, 3)
+    const jobs = derive(appendRecords(doc, r.records, 3))
     assert.equal(jobs.length, 3)
     assert.equal(jobs.filter((j) => j.status === 'claimed').length, 1)
     assert.ok(jobs.every((j) => j.spec.priority >= 10))
@@ -166,10 +168,10 @@ describe('deriveJobs', async () => {
   it('cancel wins over everything in its generation; requeue starts a new one', () => {
     let doc = claim(table(), p1, 1)
     doc = startJob(doc, p1, one(doc), 20)
-    doc = cancelJob(doc, op, one(doc), 25)
+    doc = appendRecords(doc, cancelRecords(op, one(doc), 25), 25)
     doc = completeJob(doc, p1, { id: one(doc).id, generation: 0, round: 1 }, RESULT, 30)
     assert.equal(one(doc).status, 'cancelled')
-    doc = requeueJob(doc, op, one(doc), {}, 40)
+    doc = appendRecords(doc, requeueRecords(op, one(doc), {}, 40), 40)
     let j = one(doc)
     assert.equal(j.status, 'pending')
     assert.equal(j.generation, 1)
@@ -188,8 +190,8 @@ describe('deriveJobs', async () => {
   it('refuses to requeue a running job without force', () => {
     let doc = claim(table(), p1, 1)
     doc = startJob(doc, p1, one(doc), 20)
-    assert.throws(() => requeueJob(doc, op, one(doc), {}, 30), RequeueRunningError)
-    doc = requeueJob(doc, op, one(doc), { force: true }, 30)
+    assert.throws(() => appendRecords(doc, requeueRecords(op, one(doc), {}, 30), 30), RequeueRunningError)
+    doc = appendRecords(doc, requeueRecords(op, one(doc), { force: true }, 30), 30)
     assert.equal(one(doc).generation, 1)
     assert.equal(one(doc).status, 'pending')
   })
@@ -197,10 +199,10 @@ describe('deriveJobs', async () => {
   it('ignores operator commands and specs not signed by an operator key', () => {
     let doc = claim(table(), p1, 1)
     const before = JSON.stringify(derive(doc))
-    doc = cancelJob(doc, intruder, one(doc), 20)
-    doc = requeueJob(doc, intruder, one(doc), { force: true }, 21)
+    doc = appendRecords(doc, cancelRecords(intruder, one(doc), 20), 20)
+    doc = appendRecords(doc, requeueRecords(intruder, one(doc), { force: true }, 21), 21)
     const extra = manifestWithJobs(3, []).jobs
-    doc = applyManifest(doc, intruder, { jobs: extra }, [], 22).doc
+    doc = appendRecords(doc, manifestRecords(intruder, { jobs: extra }, [], 22).records, 22)
     assert.equal(JSON.stringify(derive(doc)), before)
   })
 

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyManifest, claimJob, createJobTable, deriveJobs, LeaseTable, startJob } from '../../crdt/index.ts'
+import {
+  appendRecords,
+  claimJob,
+  createJobTable,
+  deriveJobs,
+  LeaseTable,
+  manifestRecords,
+  startJob,
+} from '../../crdt/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 
 // Found by the simulator: observing the derived table right after a lease lapsed forgot
@@ -13,7 +21,7 @@ describe('LeaseTable after a lease lapsed', async () => {
   const leaseMs = 30_000
 
   it('keeps the lapsed round lapsed across observe()', () => {
-    let doc = applyManifest(createJobTable(), op, manifestWithJobs(1, [op.id]), [], 0).doc
+    let doc = appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(1, [op.id]), [], 0).records, 0)
     const leases = new LeaseTable({ leaseMs })
     const derive = (now: number) => deriveJobs(doc, leases.view(now), trust)
     doc = claimJob(doc, owner, derive(0)[0], { score: 1, host: 'h1' }, 10)
@@ -30,7 +38,7 @@ describe('LeaseTable after a lease lapsed', async () => {
   })
 
   it('still forgets rounds that are no longer current', () => {
-    let doc = applyManifest(createJobTable(), op, manifestWithJobs(1, [op.id]), [], 0).doc
+    let doc = appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(1, [op.id]), [], 0).records, 0)
     const leases = new LeaseTable({ leaseMs })
     const derive = (now: number) => deriveJobs(doc, leases.view(now), trust)
     doc = claimJob(doc, owner, derive(0)[0], { score: 1, host: 'h1' }, 10)

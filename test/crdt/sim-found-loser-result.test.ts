@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as Automerge from '@automerge/automerge'
 import {
-  applyManifest,
+  appendRecords,
   claimJob,
   completeJob,
   createJobTable,
@@ -10,6 +10,7 @@ import {
   deriveJobs,
   failJob,
   type JobTable,
+  manifestRecords,
   startJob,
 } from '../../crdt/index.ts'
 import { freshView, makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
@@ -23,7 +24,8 @@ describe('a result recorded by a claimant that lost its round retroactively', as
   const [op, low, high, later, stranger] = await makeSigners(5)
   const trust = { operatorKeys: new Set([op.id]) }
   const one = (doc: JobTable): DerivedJob => deriveJobs(doc, freshView(1000), trust)[0]
-  const table = () => applyManifest(createJobTable(), op, manifestWithJobs(1, [op.id]), [], 1).doc
+  const table = () =>
+    appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(1, [op.id]), [], 1).records, 1)
 
   function race(): JobTable {
     const base = table()
@@ -54,7 +56,7 @@ describe('a result recorded by a claimant that lost its round retroactively', as
 
   it('keeps it completed after a later round fails the last attempt', () => {
     let doc = race()
-    doc = claimJob(doc, later, { ...one(doc), status: 'pending', nextRound: 2 }, { score: 5, host: 'h-later' }, 40)
+    doc = claimJob(doc, later, { ...one(doc), nextRound: 2 }, { score: 5, host: 'h-later' }, 40)
     doc = failJob(doc, later, { id: one(doc).id, generation: 0, round: 2 }, 'boom', 50)
     assert.equal(one(doc).status, 'completed')
     assert.equal(one(doc).bundle, RESULT.bundle)

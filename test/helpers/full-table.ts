@@ -1,10 +1,11 @@
 import {
-  applyManifest,
+  appendRecords,
   claimJob,
   completeJob,
   createJobTable,
   deriveJobs,
   type JobTable,
+  manifestRecords,
   type Signer,
   startJob,
 } from '../../crdt/index.ts'
@@ -16,7 +17,11 @@ import { freshView, manifestWithJobs } from './job-table.ts'
  */
 export function completedTable(n: number, op: Signer, workers: readonly Signer[]): JobTable {
   const trust = { operatorKeys: new Set([op.id]) }
-  let doc = applyManifest(createJobTable(), op, manifestWithJobs(n, [op.id]), [], 1_700_000_000_000).doc
+  let doc = appendRecords(
+    createJobTable(),
+    manifestRecords(op, manifestWithJobs(n, [op.id]), [], 1_700_000_000_000).records,
+    1_700_000_000_000,
+  )
   const t0 = 1_700_000_000_000
   const jobs = deriveJobs(doc, freshView(t0), trust)
   jobs.forEach((j, i) => {

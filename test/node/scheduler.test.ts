@@ -2,13 +2,13 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
   appendRecords,
-  applyManifest,
   createJobTable,
   type DerivedJob,
   DerivedTable,
   encodeRecord,
   type JobTable,
   LeaseTable,
+  manifestRecords,
   type Signer,
   type TrustConfig,
 } from '../../crdt/index.ts'
@@ -62,7 +62,7 @@ class World {
 
   constructor(op: Signer, jobs: JobSpec[], hosts: Record<string, HostPolicy> = {}) {
     this.trust = { operatorKeys: new Set([op.id]), hosts }
-    this.doc = applyManifest(createJobTable(), op, { jobs }, [], 0).doc
+    this.doc = appendRecords(createJobTable(), manifestRecords(op, { jobs }, [], 0).records, 0)
   }
 
   leasesOf(peer: string): LeaseTable {

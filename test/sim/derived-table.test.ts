@@ -4,7 +4,6 @@ import * as Automerge from '@automerge/automerge'
 import fc from 'fast-check'
 import {
   appendRecords,
-  applyManifest,
   createJobTable,
   type DerivedJob,
   DerivedTable,
@@ -12,6 +11,7 @@ import {
   encodeRecord,
   type JobTable,
   LeaseTable,
+  manifestRecords,
   type UnsignedRecord,
 } from '../../crdt/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
@@ -97,7 +97,7 @@ function comparable(j: DerivedJob) {
 describe('DerivedTable', async () => {
   const [op, ...peers] = await makeSigners(5)
   const trust = { operatorKeys: new Set([op.id]) }
-  const base = applyManifest(createJobTable(), op, manifestWithJobs(3, [op.id]), [], 0).doc
+  const base = appendRecords(createJobTable(), manifestRecords(op, manifestWithJobs(3, [op.id]), [], 0).records, 0)
   const ids = deriveJobs(base, { now: 0, leaseMs: LEASE, lastSeen: () => undefined }, trust).map((j) => j.id)
 
   it('derives incrementally exactly what deriveJobs derives from the whole document (property)', () => {

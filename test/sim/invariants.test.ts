@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyManifest, createJobTable, type DerivedJob, DerivedTable } from '../../crdt/index.ts'
+import { appendRecords, createJobTable, type DerivedJob, DerivedTable, manifestRecords } from '../../crdt/index.ts'
 import type { JobSpec } from '../../manifests/index.ts'
 import type { HostCapability } from '../../node/index.ts'
 import {
@@ -27,7 +27,11 @@ const CPU: HostCapability = {
 describe('the invariant checker has teeth', async () => {
   const [op] = await makeSigners(1)
   const trust = { operatorKeys: new Set([op.id]) }
-  const doc = applyManifest(createJobTable(), op, manifestWithJobs(1, [op.id], 'require_cuda = true'), [], 0).doc
+  const doc = appendRecords(
+    createJobTable(),
+    manifestRecords(op, manifestWithJobs(1, [op.id], 'require_cuda = true'), [], 0).records,
+    0,
+  )
   const table = new DerivedTable({ trust })
   table.add(doc.log)
   table.refresh({ now: 0, leaseMs: 1000, lastSeen: () => undefined })
