@@ -1,0 +1,761 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { type GossipSub, type GossipsubMessage, gossipsub, type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import type {
+  Connection,
+  Ed25519PrivateKey,
+  Libp2p,
+  PeerId,
+  PeerInfo,
+  Stream,
+  StreamMessageEvent,
+} from '@libp2p/interface'
+import { TypedEventEmitter } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { Logger } from 'pino'
+import { BootstrapDialer } from './bootstrap-dialer.ts'
+import { boundedPreSharedKey, checkSwarmKey } from './bounded-psk.ts'
+import { FleetNetInitError, FrameError, NotStartedError } from './errors.ts'
+import { FrameDecoder } from './frame-decoder.ts'
+import { PeerSender } from './peer-sender.ts'
+import { PenaltyBox } from './penalty-box.ts'
+import { TokenBucket } from './token-bucket.ts'
+
+/** The libp2p services a fleet node runs. */
+export type FleetServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+/** The libp2p host under a {@link FleetNet}. */
+export type FleetLibp2p = Libp2p<FleetServices>
+
+/** What the gossip validator decides about a message. */
+export type GossipVerdict = 'accept' | 'reject' | 'ignore'
+
+/**
+ * Decides about one gossip message before it is delivered or forwarded.
+ *
+ * @param from - the peer that signed (published) it
+ * @param via - the peer it arrived from (the one penalised on reject)
+ * @remarks Synchronous and fast: it runs inside gossipsub's receive path.
+ */
+export type GossipValidator = (from: string, bytes: Uint8Array, via: string) => GossipVerdict
+
+/** Options of a {@link FleetNet}; the optional ones default to {@link DEFAULT_FLEET_NET_INIT}. */
+export interface FleetNetInit {
+  /** The peer key (persisted by the caller); the peer id derives from it. */
+  privateKey: Ed25519PrivateKey
+  /** The swarm.key file bytes (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
+  swarmKey: Uint8Array
+  /** Fleet name: topic `/cis490/<fleet>/table/1`, protocol `/cis490/<fleet>/sync/1.0.0`. */
+  fleet: string
+  /** Listen multiaddrs. @defaultValue `['/ip4/0.0.0.0/tcp/4490']` */
+  listen?: string[]
+  /** Bootstrap peers as full multiaddrs with `/p2p/<id>`: dialled at start, re-dialled when lost. @defaultValue `[]` */
+  bootstrap?: string[]
+  /** Discover LAN peers by mDNS and dial them. @defaultValue `true` */
+  mdns?: boolean
+  /** Largest message, gossip or direct. @defaultValue 4 MiB */
+  maxMessageBytes?: number
+  /** Most open connections. @defaultValue 64 */
+  maxConnections?: number
+  /** Dial timeout. @defaultValue 10 s */
+  dialTimeoutMs?: number
+  /** Ping interval of the connection monitor (a peer that stops answering is hung up). @defaultValue 10 s */
+  pingIntervalMs?: number
+  /** Inbound direct-message streams per connection. @defaultValue 2 */
+  maxSyncStreamsPerConnection?: number
+  /** Inbound (and outbound) streams per connection over all protocols, at the muxer. @defaultValue 256 */
+  maxStreamsPerConnection?: number
+  /** Direct messages waiting per peer; more are dropped and counted. @defaultValue 1024 */
+  maxQueuedMessagesPerPeer?: number
+  /** Direct-message bytes waiting per peer; more are dropped and counted. @defaultValue 64 MiB */
+  maxQueuedBytesPerPeer?: number
+  /** How long opening the direct stream, or one write waiting to drain, may take. @defaultValue 30 s */
+  sendTimeoutMs?: number
+  /** Inbound messages (gossip and direct) per second per peer. @defaultValue 1000 */
+  inboundMessagesPerSecond?: number
+  /** Inbound message burst per peer. @defaultValue 2000 */
+  inboundMessageBurst?: number
+  /** Inbound message bytes per second per peer. @defaultValue 64 MiB */
+  inboundBytesPerSecond?: number
+  /** Inbound byte burst per peer; at least `maxMessageBytes`. @defaultValue 128 MiB */
+  inboundByteBurst?: number
+  /** Penalties within `penaltyWindowMs` that ban a peer. @defaultValue 10 */
+  penaltyThreshold?: number
+  /** How long a penalty counts. @defaultValue 60 s */
+  penaltyWindowMs?: number
+  /** How long a banned peer is hung up on and refused. @defaultValue 5 min */
+  banMs?: number
+  /** First bootstrap re-dial delay, doubling per failure. @defaultValue 1 s */
+  redialMinMs?: number
+  /** Longest bootstrap re-dial delay. @defaultValue 30 s */
+  redialMaxMs?: number
+}
+
+type Resolved = Required<FleetNetInit>
+
+/** The defaults of every optional {@link FleetNetInit} field. */
+export const DEFAULT_FLEET_NET_INIT: Readonly<Omit<Resolved, 'privateKey' | 'swarmKey' | 'fleet'>> = Object.freeze({
+  listen: ['/ip4/0.0.0.0/tcp/4490'],
+  bootstrap: [],
+  mdns: true,
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxConnections: 64,
+  dialTimeoutMs: 10_000,
+  pingIntervalMs: 10_000,
+  maxSyncStreamsPerConnection: 2,
+  maxStreamsPerConnection: 256,
+  maxQueuedMessagesPerPeer: 1024,
+  maxQueuedBytesPerPeer: 64 * 1024 * 1024,
+  sendTimeoutMs: 30_000,
+  inboundMessagesPerSecond: 1000,
+  inboundMessageBurst: 2000,
+  inboundBytesPerSecond: 64 * 1024 * 1024,
+  inboundByteBurst: 128 * 1024 * 1024,
+  penaltyThreshold: 10,
+  penaltyWindowMs: 60_000,
+  banMs: 5 * 60_000,
+  redialMinMs: 1000,
+  redialMaxMs: 30_000,
+})
+
+/** Room for a gossipsub RPC's envelope (signature, key, seqno, topic, control) around one message. */
+const GOSSIP_RPC_OVERHEAD = 64 * 1024
+
+/** Counters of a {@link FleetNet} since it was constructed. */
+export interface FleetNetStats {
+  /** Gossip messages delivered (validator accepted). */
+  gossipIn: number
+  /** Gossip messages published (to at least one peer). */
+  gossipOut: number
+  /** Direct messages delivered. */
+  messagesIn: number
+  /** Direct messages handed to a stream. */
+  messagesOut: number
+  /** Payload bytes delivered (gossip and direct; no framing or wire overhead). */
+  bytesIn: number
+  /** Payload bytes sent (gossip and direct). */
+  bytesOut: number
+  /** Inbound messages or frames refused: validator rejects, oversized or malformed frames. */
+  rejected: number
+  /** Outbound direct messages lost (queue full, too big, peer unreachable, stream error), or inbound over the rate limit. */
+  dropped: number
+  /** Publishes that failed (no subscribed peers, too big, not started). */
+  publishFailed: number
+  /** Inbound messages over a peer's rate limit (also in `dropped` for direct ones). */
+  rateLimited: number
+  /** Penalties given. */
+  penalised: number
+  /** Bans given. */
+  bans: number
+  /** Peers banned now. */
+  banned: number
+  /** Peers connected now. */
+  connected: number
+  /** Direct-message bytes queued now. */
+  queuedBytes: number
+}
+
+/** Events of a {@link FleetNet}. Listeners must not throw. */
+export interface FleetNetEvents {
+  /** A gossip message the validator accepted. */
+  gossip: CustomEvent<{ from: string; via: string; bytes: Uint8Array }>
+  /** A direct message. */
+  message: CustomEvent<{ from: string; bytes: Uint8Array }>
+  /** The first connection to a peer opened. */
+  'peer:connect': CustomEvent<{ peer: string }>
+  /** The last connection to a peer closed. */
+  'peer:disconnect': CustomEvent<{ peer: string }>
+}
+
+interface InboundLimits {
+  messages: TokenBucket
+  bytes: TokenBucket
+  lastPenaltyAt: number
+}
+
+const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
+
+/**
+ * The fleet's libp2p network layer: a private network (pnet) host over TCP, Noise and Yamux
+ * that moves the peer core's opaque messages by gossip (one topic) and by a direct
+ * length-prefixed stream protocol, enforces size and rate limits at the edge, penalises and
+ * bans misbehaving peers, and reports who is connected.
+ *
+ * @remarks
+ * `peer:connect` fires on the first connection to a peer and `peer:disconnect` when its last
+ * one closes (the core resets its sync state on each connect). No events fire once `stop()`
+ * has begun. Nothing here throws at the caller after `start()`: failures are counted in
+ * {@link FleetNet.stats} and logged.
+ */
+export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
+  readonly #log: Logger
+  readonly #init: Resolved
+  readonly #topic: string
+  readonly #protocol: string
+  readonly #penalties: PenaltyBox
+  readonly #senders = new Map<string, PeerSender>()
+  readonly #inbound = new Map<string, InboundLimits>()
+  readonly #counters = {
+    gossipIn: 0,
+    gossipOut: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    rejected: 0,
+    dropped: 0,
+    publishFailed: 0,
+    rateLimited: 0,
+    penalised: 0,
+    bans: 0,
+  }
+  #validator: GossipValidator = () => 'accept'
+  #peerId: string | undefined
+  #node: FleetLibp2p | undefined
+  #controller: AbortController | undefined
+  #bootstrap: BootstrapDialer | undefined
+  #running = false
+  #transition: Promise<void> = Promise.resolve()
+
+  constructor(components: { logger: Logger }, init: FleetNetInit) {
+    super()
+    this.#log = components.logger.child({ ns: 'node:net' })
+    this.#init = { ...DEFAULT_FLEET_NET_INIT, ...dropUndefined(init) } as Resolved
+    this.#topic = `/cis490/${init.fleet}/table/1`
+    this.#protocol = `/cis490/${init.fleet}/sync/1.0.0`
+    this.#penalties = new PenaltyBox({
+      threshold: this.#init.penaltyThreshold,
+      windowMs: this.#init.penaltyWindowMs,
+      banMs: this.#init.banMs,
+    })
+  }
+
+  /** The gossip topic. */
+  get topic(): string {
+    return this.#topic
+  }
+
+  /** The direct-message protocol id. */
+  get protocol(): string {
+    return this.#protocol
+  }
+
+  /** This peer's id (known before start: it derives from the private key). */
+  get peerId(): string {
+    this.#peerId ??= peerIdFromPrivateKey(this.#init.privateKey).toString()
+    return this.#peerId
+  }
+
+  /**
+   * The libp2p host, for composing more protocols on it (e.g. bitswap).
+   *
+   * @throws {@link NotStartedError} before start or after stop.
+   */
+  get libp2p(): FleetLibp2p {
+    if (this.#node == null) throw new NotStartedError()
+    return this.#node
+  }
+
+  /**
+   * Creates and starts the libp2p host; idempotent. A failed start stops what it began.
+   *
+   * @throws {@link SwarmKeyError} without a valid swarm key, {@link FleetNetInitError} for a bad option.
+   */
+  start(): Promise<void> {
+    const next = this.#transition.then(() => this.#start())
+    this.#transition = next.catch(() => {})
+    return next
+  }
+
+  /** Stops the host, cancels re-dials and drops queued messages; idempotent, safe before start. */
+  stop(): Promise<void> {
+    const next = this.#transition.then(() => this.#stop())
+    this.#transition = next.catch(() => {})
+    return next
+  }
+
+  /** Full multiaddrs (with `/p2p/<id>`) the node listens on. */
+  addresses(): string[] {
+    if (this.#node == null) return []
+    const suffix = `/p2p/${this.#node.peerId.toString()}`
+    return this.#node.getMultiaddrs().map((ma) => {
+      const text = ma.toString()
+      return text.endsWith(suffix) ? text : text + suffix
+    })
+  }
+
+  /** Ids of the peers connected now. */
+  connectedPeers(): string[] {
+    return this.#node?.getPeers().map((p) => p.toString()) ?? []
+  }
+
+  /** Sets the function that decides about every inbound gossip message (default: accept all). */
+  setGossipValidator(fn: GossipValidator): void {
+    this.#validator = fn
+  }
+
+  /** Gossips a message on the fleet topic (signed, StrictSign). Never throws: failures count in `publishFailed`. */
+  publish(bytes: Uint8Array): void {
+    const node = this.#node
+    if (node == null || !this.#running) {
+      this.#counters.publishFailed++
+      this.#log.debug('publish before start')
+      return
+    }
+    if (bytes.byteLength === 0 || bytes.byteLength > this.#init.maxMessageBytes) {
+      this.#counters.publishFailed++
+      this.#log.warn({ bytes: bytes.byteLength }, 'publish: message empty or over maxMessageBytes')
+      return
+    }
+    node.services.pubsub.publish(this.#topic, bytes).then(
+      () => {
+        this.#counters.gossipOut++
+        this.#counters.bytesOut += bytes.byteLength
+      },
+      (err: unknown) => {
+        this.#counters.publishFailed++
+        this.#log.debug({ err }, 'publish failed')
+      },
+    )
+  }
+
+  /**
+   * Sends one message to one peer over the direct protocol, in order with the earlier ones.
+   * Never throws: a full queue, an oversized or empty message or an unreachable peer counts
+   * in `dropped`.
+   */
+  send(peer: string, bytes: Uint8Array): void {
+    const node = this.#node
+    const controller = this.#controller
+    if (node == null || controller == null || !this.#running) {
+      this.#drop(1, 'send before start')
+      return
+    }
+    if (bytes.byteLength === 0 || bytes.byteLength > this.#init.maxMessageBytes) {
+      this.#drop(1, 'message empty or over maxMessageBytes')
+      return
+    }
+    let sender = this.#senders.get(peer)
+    if (sender == null) {
+      let peerId: PeerId
+      try {
+        peerId = peerIdFromString(peer)
+      } catch {
+        this.#drop(1, 'not a peer id')
+        return
+      }
+      if (peer === this.peerId || this.#penalties.isBanned(peer)) {
+        this.#drop(1, 'peer is self or banned')
+        return
+      }
+      const log = this.#log.child({ peer })
+      sender = new PeerSender({
+        open: (signal) => node.dialProtocol(peerId, this.#protocol, { signal }),
+        maxQueuedMessages: this.#init.maxQueuedMessagesPerPeer,
+        maxQueuedBytes: this.#init.maxQueuedBytesPerPeer,
+        sendTimeoutMs: this.#init.sendTimeoutMs,
+        signal: controller.signal,
+        log,
+        onSent: (n) => {
+          this.#counters.messagesOut++
+          this.#counters.bytesOut += n
+        },
+        onDropped: (count, reason) => this.#drop(count, reason, peer),
+      })
+      this.#senders.set(peer, sender)
+    }
+    sender.enqueue(bytes)
+  }
+
+  /**
+   * Records misbehaviour of a peer; at `penaltyThreshold` penalties within `penaltyWindowMs`
+   * the peer is hung up on and refused (dials both ways) for `banMs`.
+   */
+  penalise(peer: string, reason: string): void {
+    this.#counters.penalised++
+    this.#log.warn({ peer, reason }, 'peer penalised')
+    if (!this.#penalties.penalise(peer)) return
+    this.#counters.bans++
+    this.#log.warn({ peer, banMs: this.#init.banMs }, 'peer banned')
+    this.#senders.get(peer)?.close()
+    this.#senders.delete(peer)
+    const node = this.#node
+    if (node == null) return
+    let peerId: PeerId
+    try {
+      peerId = peerIdFromString(peer)
+    } catch {
+      return
+    }
+    node.hangUp(peerId).catch((err: unknown) => this.#log.debug({ err, peer }, 'hang up failed'))
+  }
+
+  /** Counters since construction, plus the current connection, ban and queue sizes. */
+  stats(): FleetNetStats {
+    let queuedBytes = 0
+    for (const sender of this.#senders.values()) queuedBytes += sender.queuedBytes
+    return {
+      ...this.#counters,
+      banned: this.#penalties.bannedCount(),
+      connected: this.#node?.getPeers().length ?? 0,
+      queuedBytes,
+    }
+  }
+
+  #drop(count: number, reason: string, peer?: string): void {
+    this.#counters.dropped += count
+    this.#log.debug({ count, reason, peer }, 'messages dropped')
+  }
+
+  #checkInit(): void {
+    const init = this.#init
+    checkSwarmKey(init.swarmKey)
+    if (init.privateKey?.type !== 'Ed25519') throw new FleetNetInitError('privateKey: expected an Ed25519 private key')
+    if (typeof init.fleet !== 'string' || !FLEET_NAME.test(init.fleet)) {
+      throw new FleetNetInitError(
+        `fleet: expected 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(init.fleet)}`,
+      )
+    }
+    const positive: Array<keyof Resolved> = [
+      'maxMessageBytes',
+      'maxConnections',
+      'dialTimeoutMs',
+      'pingIntervalMs',
+      'maxSyncStreamsPerConnection',
+      'maxStreamsPerConnection',
+      'maxQueuedMessagesPerPeer',
+      'maxQueuedBytesPerPeer',
+      'sendTimeoutMs',
+      'inboundMessagesPerSecond',
+      'inboundMessageBurst',
+      'inboundBytesPerSecond',
+      'inboundByteBurst',
+      'penaltyThreshold',
+      'penaltyWindowMs',
+      'banMs',
+      'redialMinMs',
+      'redialMaxMs',
+    ]
+    for (const key of positive) {
+      const value = init[key]
+      if (typeof value !== 'number' || !(value > 0)) {
+        throw new FleetNetInitError(`${key}: expected a positive number, got ${String(value)}`)
+      }
+    }
+    if (init.inboundByteBurst < init.maxMessageBytes) {
+      throw new FleetNetInitError(
+        'inboundByteBurst: must be at least maxMessageBytes, or no message that large gets in',
+      )
+    }
+    if (init.maxQueuedBytesPerPeer < init.maxMessageBytes) {
+      throw new FleetNetInitError('maxQueuedBytesPerPeer: must be at least maxMessageBytes')
+    }
+    for (const addr of init.listen) {
+      try {
+        multiaddr(addr)
+      } catch {
+        throw new FleetNetInitError(`listen: not a multiaddr: ${JSON.stringify(addr)}`)
+      }
+    }
+    this.#bootstrapPeers()
+  }
+
+  #bootstrapPeers(): Array<{ peer: string; addr: string }> {
+    const peers: Array<{ peer: string; addr: string }> = []
+    for (const addr of this.#init.bootstrap) {
+      let peer: string | undefined
+      try {
+        peer = multiaddr(addr)
+          .getComponents()
+          .findLast((c) => c.name === 'p2p')?.value
+      } catch {
+        peer = undefined
+      }
+      if (peer == null) {
+        throw new FleetNetInitError(
+          `bootstrap: expected a multiaddr ending in /p2p/<peer id>, got ${JSON.stringify(addr)}`,
+        )
+      }
+      if (peer !== this.peerId) peers.push({ peer, addr })
+    }
+    return peers
+  }
+
+  async #start(): Promise<void> {
+    if (this.#node != null) return
+    this.#checkInit()
+    const init = this.#init
+    const controller = new AbortController()
+    let node: FleetLibp2p | undefined
+    try {
+      node = await createLibp2p<FleetServices>({
+        start: false,
+        privateKey: init.privateKey,
+        addresses: { listen: [...init.listen] },
+        transports: [tcp()],
+        connectionProtector: boundedPreSharedKey(init.swarmKey),
+        connectionEncrypters: [noise()],
+        streamMuxers: [
+          yamux({
+            maxInboundStreams: init.maxStreamsPerConnection,
+            maxOutboundStreams: init.maxStreamsPerConnection,
+          }),
+        ],
+        connectionGater: {
+          denyDialPeer: (peerId) => this.#penalties.isBanned(peerId.toString()),
+          denyInboundEncryptedConnection: (peerId) => this.#penalties.isBanned(peerId.toString()),
+          denyOutboundEncryptedConnection: (peerId) => this.#penalties.isBanned(peerId.toString()),
+        },
+        connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
+        connectionMonitor: { pingInterval: init.pingIntervalMs },
+        peerDiscovery: init.mdns ? [mdns({ serviceTag: `_cis490-${init.fleet.toLowerCase()}._udp.local` })] : [],
+        services: {
+          identify: identify(),
+          ping: ping(),
+          pubsub: gossipsub({
+            globalSignaturePolicy: 'StrictSign',
+            fallbackToFloodsub: false,
+            allowPublishToZeroTopicPeers: false,
+            emitSelf: false,
+            allowedTopics: [this.#topic],
+            maxInboundDataLength: init.maxMessageBytes + GOSSIP_RPC_OVERHEAD,
+            scoreParams: {
+              topics: {
+                [this.#topic]: {
+                  topicWeight: 1,
+                  timeInMeshWeight: 0.01,
+                  timeInMeshQuantum: 1000,
+                  timeInMeshCap: 300,
+                  firstMessageDeliveriesWeight: 0.5,
+                  firstMessageDeliveriesDecay: 0.9,
+                  firstMessageDeliveriesCap: 20,
+                  // a job table is quiet for minutes: never punish a mesh peer for sending little
+                  meshMessageDeliveriesWeight: 0,
+                  meshMessageDeliveriesDecay: 0.5,
+                  meshMessageDeliveriesCap: 100,
+                  meshMessageDeliveriesThreshold: 1,
+                  meshMessageDeliveriesWindow: 10,
+                  meshMessageDeliveriesActivation: 5000,
+                  meshFailurePenaltyWeight: 0,
+                  meshFailurePenaltyDecay: 0.5,
+                  // each reject costs its square: three within a few seconds sink a peer below graylist
+                  invalidMessageDeliveriesWeight: -10,
+                  invalidMessageDeliveriesDecay: 0.9,
+                },
+              },
+            },
+          }),
+        },
+      })
+      this.#node = node
+      this.#controller = controller
+      await node.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
+        maxInboundStreams: init.maxSyncStreamsPerConnection,
+        maxOutboundStreams: init.maxSyncStreamsPerConnection,
+      })
+      const pubsub = node.services.pubsub
+      pubsub.topicValidators.set(this.#topic, (peerId, msg) => this.#validateGossip(peerId, msg))
+      pubsub.addEventListener('gossipsub:message', (evt) => this.#onGossip(evt.detail))
+      node.addEventListener('peer:connect', (evt) => this.#onPeerConnect(evt.detail))
+      node.addEventListener('peer:disconnect', (evt) => this.#onPeerDisconnect(evt.detail))
+      node.addEventListener('peer:discovery', (evt) => this.#onDiscovery(evt.detail))
+      this.#running = true
+      await node.start()
+      pubsub.subscribe(this.#topic)
+      this.#bootstrap = new BootstrapDialer({
+        peers: this.#bootstrapPeers(),
+        minBackoffMs: init.redialMinMs,
+        maxBackoffMs: init.redialMaxMs,
+        dial: async (addr, signal) => {
+          await node!.dial(multiaddr(addr), { signal })
+        },
+        isConnected: (peer) => node!.getConnections(peerIdFromString(peer)).length > 0,
+        banRemainingMs: (peer) => this.#penalties.banRemainingMs(peer),
+        log: this.#log.child({ part: 'bootstrap' }),
+      })
+      this.#bootstrap.start()
+      this.#log.info({ peer: node.peerId.toString(), addresses: this.addresses() }, 'network started')
+    } catch (err) {
+      this.#running = false
+      controller.abort()
+      this.#bootstrap?.stop()
+      this.#bootstrap = undefined
+      this.#node = undefined
+      this.#controller = undefined
+      try {
+        await node?.stop()
+      } catch (stopErr) {
+        this.#log.error({ err: stopErr }, 'stop after a failed start failed')
+      }
+      throw err
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const node = this.#node
+    if (node == null) return
+    this.#running = false
+    this.#controller?.abort()
+    this.#bootstrap?.stop()
+    this.#bootstrap = undefined
+    for (const sender of this.#senders.values()) sender.close()
+    this.#senders.clear()
+    this.#inbound.clear()
+    try {
+      await node.stop()
+    } finally {
+      this.#node = undefined
+      this.#controller = undefined
+      this.#log.info('network stopped')
+    }
+  }
+
+  #onPeerConnect(peerId: PeerId): void {
+    if (!this.#running) return
+    const peer = peerId.toString()
+    this.#bootstrap?.onConnect(peer)
+    this.#log.debug({ peer }, 'peer connected')
+    this.safeDispatchEvent('peer:connect', { detail: { peer } })
+  }
+
+  #onPeerDisconnect(peerId: PeerId): void {
+    if (!this.#running) return
+    const peer = peerId.toString()
+    this.#senders.get(peer)?.close()
+    this.#senders.delete(peer)
+    this.#inbound.delete(peer)
+    this.#bootstrap?.onDisconnect(peer)
+    this.#log.debug({ peer }, 'peer disconnected')
+    this.safeDispatchEvent('peer:disconnect', { detail: { peer } })
+  }
+
+  #onDiscovery(info: PeerInfo): void {
+    const node = this.#node
+    const controller = this.#controller
+    if (node == null || controller == null || !this.#running) return
+    const peer = info.id.toString()
+    if (peer === this.peerId || this.#penalties.isBanned(peer) || node.getConnections(info.id).length > 0) return
+    node
+      .dial(info.id, { signal: controller.signal })
+      .catch((err: unknown) => this.#log.debug({ err, peer }, 'dial of a discovered peer failed'))
+  }
+
+  /** True when the peer may deliver one more message of `bytes` now. */
+  #allowInbound(peer: string, bytes: number): boolean {
+    let limits = this.#inbound.get(peer)
+    if (limits == null) {
+      limits = {
+        messages: new TokenBucket(this.#init.inboundMessagesPerSecond, this.#init.inboundMessageBurst),
+        bytes: new TokenBucket(this.#init.inboundBytesPerSecond, this.#init.inboundByteBurst),
+        lastPenaltyAt: 0,
+      }
+      this.#inbound.set(peer, limits)
+    }
+    if (limits.messages.take() && limits.bytes.take(bytes)) return true
+    this.#counters.rateLimited++
+    return false
+  }
+
+  #validateGossip(peerId: PeerId, msg: Message): TopicValidatorResult {
+    const via = peerId.toString()
+    try {
+      if (msg.data.byteLength > this.#init.maxMessageBytes) {
+        this.#counters.rejected++
+        this.penalise(via, 'gossip message over maxMessageBytes')
+        return TopicValidatorResult.Reject
+      }
+      if (!this.#allowInbound(via, msg.data.byteLength)) return TopicValidatorResult.Ignore
+      const from = msg.type === 'signed' ? msg.from.toString() : via
+      const verdict = this.#validator(from, msg.data, via)
+      if (verdict === 'accept') return TopicValidatorResult.Accept
+      if (verdict === 'ignore') return TopicValidatorResult.Ignore
+      this.#counters.rejected++
+      this.penalise(via, 'gossip rejected by the validator')
+      return TopicValidatorResult.Reject
+    } catch (err) {
+      this.#log.error({ err, peer: via }, 'gossip validator threw; message ignored')
+      return TopicValidatorResult.Ignore
+    }
+  }
+
+  #onGossip(detail: GossipsubMessage): void {
+    if (!this.#running || detail.msg.topic !== this.#topic) return
+    const { msg } = detail
+    const via = detail.propagationSource.toString()
+    const from = msg.type === 'signed' ? msg.from.toString() : via
+    this.#counters.gossipIn++
+    this.#counters.bytesIn += msg.data.byteLength
+    this.safeDispatchEvent('gossip', { detail: { from, via, bytes: msg.data } })
+  }
+
+  #onInboundStream(stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    if (!this.#running || this.#penalties.isBanned(peer)) {
+      stream.abort(new Error('peer refused'))
+      return
+    }
+    const decoder = new FrameDecoder(this.#init.maxMessageBytes)
+    let failed = false
+    const fail = (reason: string, err: Error): void => {
+      failed = true
+      this.#counters.rejected++
+      this.penalise(peer, reason)
+      stream.abort(err)
+    }
+    const deliver = (frame: Uint8Array): void => {
+      if (!this.#running) return
+      if (!this.#allowInbound(peer, frame.byteLength)) {
+        this.#counters.dropped++
+        const limits = this.#inbound.get(peer)
+        const now = Date.now()
+        if (limits != null && now - limits.lastPenaltyAt >= 1000) {
+          limits.lastPenaltyAt = now
+          this.penalise(peer, 'direct messages over the rate limit')
+        }
+        return
+      }
+      this.#counters.messagesIn++
+      this.#counters.bytesIn += frame.byteLength
+      this.safeDispatchEvent('message', { detail: { from: peer, bytes: frame } })
+    }
+    stream.addEventListener('message', (evt: StreamMessageEvent) => {
+      if (failed) return
+      try {
+        const data = evt.data
+        decoder.push(data instanceof Uint8Array ? data : data.subarray(), deliver)
+      } catch (err) {
+        if (err instanceof FrameError) fail(err.message, err)
+        else {
+          failed = true
+          this.#log.error({ err, peer }, 'direct message handling failed')
+          stream.abort(err instanceof Error ? err : new Error(String(err)))
+        }
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => {
+      if (failed) return
+      if (decoder.midFrame) {
+        fail('stream closed inside a frame', new FrameError('stream closed inside a frame'))
+        return
+      }
+      stream.close().catch((err: unknown) => stream.abort(err instanceof Error ? err : new Error(String(err))))
+    })
+    stream.addEventListener('close', (evt) => {
+      if (evt.error != null && !failed) this.#log.debug({ err: evt.error, peer }, 'inbound direct stream error')
+    })
+  }
+}
+
+function dropUndefined<T extends object>(obj: T): Partial<T> {
+  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>
+}
