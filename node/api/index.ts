@@ -1,0 +1,7 @@
+export type { ApiLogger, ApiReply, ApiRequest, ApiServerComponents, ApiServerInit } from './api-server.ts'
+export { ApiServer, DEFAULT_API_SERVER_INIT } from './api-server.ts'
+export { ApiListenError, ApiRequestError } from './errors.ts'
+export type { FleetView, SubmitResult, WorkerInfo } from './fleet-view.ts'
+export type { AttemptJson, JobDetailJson, JobJson, ResultJson, WorkerJson } from './job-json.ts'
+export { jobDetailJson, jobJson, resultsJson } from './job-json.ts'
+export { waitingReason } from './waiting.ts'

@@ -1,0 +1,132 @@
+import { type DerivedJob, type JobAttempt, jobHistory, type VerifiedRecord } from '../../crdt/index.ts'
+import type { HostPolicy } from '../../manifests/index.ts'
+import type { WorkerInfo } from './fleet-view.ts'
+import { waitingReason } from './waiting.ts'
+
+/** One row of `GET /v1/jobs` and `cis490-node jobs --json` (CONTRACTS §6). */
+export interface JobJson {
+  id: string
+  model: string
+  mode: string
+  status: DerivedJob['status']
+  attempt: number
+  max_attempts: number
+  generation: number
+  owner: string | null
+  host: string | null
+  priority: number
+  bundle: string | null
+  val_macro_f1: number | null
+  test_macro_f1: number | null
+  error: string | null
+  /** ms since the epoch (the newest record's writer clock). */
+  updated_at: number | null
+}
+
+/** One attempt in `GET /v1/jobs/{id}`. */
+export type AttemptJson = JobAttempt
+
+/** `GET /v1/jobs/{id}`: the job row, its spec, every attempt and why a pending job waits. */
+export interface JobDetailJson extends JobJson {
+  spec: Omit<DerivedJob['spec'], 'id'>
+  attempts: AttemptJson[]
+  /** Why a pending job is not running yet; null for any other status. */
+  waiting: string | null
+}
+
+/** One row of `GET /v1/workers` and `cis490-node workers --json` (CONTRACTS §6, plus reachable and store). */
+export type WorkerJson = WorkerInfo
+
+/** One row of `GET /v1/results` and `cis490-node results --json` (CONTRACTS §6). */
+export interface ResultJson {
+  job: string
+  model: string
+  mode: string
+  val_macro_f1: number | null
+  test_macro_f1: number | null
+  bundle: string | null
+  host: string | null
+  fit_seconds: number | null
+}
+
+/** A derived job as the contract's JSON row. */
+export function jobJson(job: DerivedJob): JobJson {
+  return {
+    id: job.id,
+    model: job.spec.model,
+    mode: job.spec.mode,
+    status: job.status,
+    attempt: job.attempt,
+    max_attempts: job.spec.max_attempts,
+    generation: job.generation,
+    owner: job.owner,
+    host: job.host,
+    priority: job.spec.priority,
+    bundle: job.bundle,
+    val_macro_f1: job.valMacroF1,
+    test_macro_f1: job.testMacroF1,
+    error: job.error,
+    updated_at: job.updatedAt,
+  }
+}
+
+/** What the detail of one job is built from. */
+export interface JobDetailInputs {
+  job: DerivedJob
+  records: readonly VerifiedRecord[]
+  workers: readonly WorkerInfo[]
+  hostPolicies: ReadonlyMap<string, HostPolicy>
+  /** Every job of the table (for the jobs ahead of a pending one). */
+  jobs: readonly DerivedJob[]
+}
+
+/**
+ * The job row plus its attempts and, for a pending job, why it waits.
+ * @remarks The history has no lease observations of its own: an attempt it shows open
+ * while the derived job is no longer claimed or running lapsed by this peer's clock.
+ */
+export function jobDetailJson(inputs: JobDetailInputs): JobDetailJson {
+  const { job } = inputs
+  const hosts = Object.fromEntries(inputs.hostPolicies)
+  const attempts = jobHistory(inputs.records, { spec: job.spec, hosts })
+  const last = attempts[attempts.length - 1]
+  const open = (a: JobAttempt | undefined) => a !== undefined && (a.outcome === 'claimed' || a.outcome === 'running')
+  if (open(last) && last.generation === job.generation && job.status !== 'claimed' && job.status !== 'running') {
+    const lapsed = job.status === 'pending' || job.status === 'failed'
+    attempts[attempts.length - 1] = {
+      ...last,
+      outcome: lapsed ? 'lapsed' : last.outcome,
+      error: lapsed ? `lease lapsed on ${last.host || last.owner}` : last.error,
+    }
+  }
+  const { id: _id, ...spec } = job.spec
+  return {
+    ...jobJson(job),
+    spec,
+    attempts,
+    waiting: waitingReason(job, inputs.workers, inputs.hostPolicies, inputs.jobs),
+  }
+}
+
+/** Completed jobs as result rows, best `val_macro_f1` first (unknown last), then best test F1, then id. */
+export function resultsJson(jobs: readonly DerivedJob[]): ResultJson[] {
+  const rank = (x: number | null) => (x === null ? Number.NEGATIVE_INFINITY : x)
+  return jobs
+    .filter((j) => j.status === 'completed')
+    .sort(
+      (a, b) =>
+        rank(b.valMacroF1) - rank(a.valMacroF1) ||
+        rank(b.testMacroF1) - rank(a.testMacroF1) ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    )
+    .map((j) => ({
+      job: j.id,
+      model: j.spec.model,
+      mode: j.spec.mode,
+      val_macro_f1: j.valMacroF1,
+      test_macro_f1: j.testMacroF1,
+      bundle: j.bundle,
+      host: j.host,
+      fit_seconds: j.fitSeconds,
+    }))
+}
