@@ -1,3 +1,5 @@
+export type { ChangeVerdict, SyncMessageVerdict } from './change-guard.ts'
+export { checkChange, checkSyncMessage, GENESIS_HASH, LOG_OBJECT_ID } from './change-guard.ts'
 export type { DerivedJob, JobStatus, LocalView, TrustConfig } from './derive.ts'
 export { compareClaims, deriveJobs, deriveRecords, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
 export type { LocallyLapsed } from './derived-table.ts'
@@ -6,7 +8,15 @@ export { RequeueRunningError } from './errors.ts'
 export type { AttemptOutcome, JobAttempt, JobHistoryOptions } from './job-history.ts'
 export { ATTEMPT_OUTCOMES, jobHistory } from './job-history.ts'
 export type { JobTable, JobTableDoc } from './job-table-doc.ts'
-export { appendRecords, createJobTable, loadJobTable, recordsOf, saveJobTable } from './job-table-doc.ts'
+export {
+  appendRecords,
+  createJobTable,
+  loadJobTable,
+  MAX_CHANGE_BYTES,
+  MAX_CHANGE_OPS,
+  recordsOf,
+  saveJobTable,
+} from './job-table-doc.ts'
 export { LeaseTable } from './lease-table.ts'
 export { MinHeap } from './min-heap.ts'
 export type { JobResult, JobRound } from './record-builders.ts'
@@ -23,7 +33,7 @@ export {
   startRecord,
 } from './record-builders.ts'
 export type { JobRecord, RecordOf, RecordType, UnsignedOf, UnsignedRecord, VerifiedRecord } from './records.ts'
-export { decodeRecord, encodeRecord, OPERATOR_RECORD_TYPES, RECORD_TYPES } from './records.ts'
+export { decodeRecord, encodeRecord, MAX_RECORD_BYTES, OPERATOR_RECORD_TYPES, RECORD_TYPES } from './records.ts'
 export type { Signer } from './signer.ts'
 export { comparePeerIds, keySigner, verifySignature } from './signer.ts'
 export {

@@ -38,15 +38,36 @@ export function createJobTable(actor?: string): JobTable {
   return Automerge.clone(genesis(), actor === undefined ? undefined : { actor })
 }
 
-/** Appends signed record bytes in one change. Returns `doc` unchanged when `records` is empty. */
+/** Largest change a peer accepts (`checkChange`), bytes. */
+export const MAX_CHANGE_BYTES = 1024 * 1024
+/** Most ops (= records) in one change a peer accepts (`checkChange`). */
+export const MAX_CHANGE_OPS = 10_000
+// What one change of appendRecords may carry: room is left for the change's own framing.
+const CHUNK_BYTES = MAX_CHANGE_BYTES / 2
+const CHUNK_RECORDS = MAX_CHANGE_OPS / 2
+
+/**
+ * Appends signed record bytes: one change, or several when they would not fit in one
+ * change that peers accept (`MAX_CHANGE_BYTES`, `MAX_CHANGE_OPS`). Returns `doc`
+ * unchanged when `records` is empty.
+ */
 export function appendRecords(doc: JobTable, records: readonly Uint8Array[], time?: number): JobTable {
-  if (records.length === 0) return doc
   const opts = time === undefined ? {} : { time: Math.floor(time / 1000) }
-  return Automerge.change(doc, opts, (d) => {
-    if (!Array.isArray(d.log)) return
-    // Copied: Automerge refuses values that belong to another document.
-    for (const r of records) d.log.push(Uint8Array.from(r))
-  })
+  let out = doc
+  for (let i = 0; i < records.length; ) {
+    let end = i
+    let bytes = 0
+    while (end < records.length && end - i < CHUNK_RECORDS && (end === i || bytes + records[end].length <= CHUNK_BYTES))
+      bytes += records[end++].length
+    const chunk = records.slice(i, end)
+    out = Automerge.change(out, opts, (d) => {
+      if (!Array.isArray(d.log)) return
+      // Copied: Automerge refuses values that belong to another document.
+      for (const r of chunk) d.log.push(Uint8Array.from(r))
+    })
+    i = end
+  }
+  return out
 }
 
 /** The raw log, tolerating a document whose shape someone broke. */

@@ -73,6 +73,9 @@ export type UnsignedRecord = { [T in RecordType]: Omit<RecordOf<T>, 'by'> }[Reco
 /** One record type without `by`. */
 export type UnsignedOf<T extends RecordType> = Omit<RecordOf<T>, 'by'>
 
+/** Largest record accepted, bytes (signature and payload included). */
+export const MAX_RECORD_BYTES = 64 * 1024
+
 const VERSION = 1
 const SIG_BYTES = 64
 const DOMAIN = new TextEncoder().encode('cis490/record/1\0')
@@ -133,7 +136,7 @@ export function decodeRecord(bytes: unknown): VerifiedRecord | null {
 }
 
 function decodeUncached(bytes: Uint8Array): VerifiedRecord | null {
-  if (bytes.length < 1 + SIG_BYTES + 2 || bytes[0] !== VERSION || bytes.length > 64 * 1024) return null
+  if (bytes.length < 1 + SIG_BYTES + 2 || bytes[0] !== VERSION || bytes.length > MAX_RECORD_BYTES) return null
   const sig = bytes.subarray(1, 1 + SIG_BYTES)
   const payload = bytes.subarray(1 + SIG_BYTES)
   let json: unknown

@@ -1,0 +1,162 @@
+import * as Automerge from '@automerge/automerge'
+import { createJobTable, MAX_CHANGE_BYTES, MAX_CHANGE_OPS } from './job-table-doc.ts'
+import { MAX_RECORD_BYTES } from './records.ts'
+
+/**
+ * Which Automerge changes a peer merges into its job table.
+ *
+ * @remarks Fleet members are not trusted, and an Automerge change can do anything to a
+ * document: delete records, overwrite them, replace the log. The table is append-only in
+ * fact only if every peer refuses, before merging, any change other than the shared
+ * genesis change and inserts of byte strings into the log list. The log's object id is
+ * fixed (the genesis change creates it with a fixed actor), so the check needs no
+ * document. Deciding whether inserted bytes are valid records is `decodeRecord`'s job.
+ */
+
+/** The verdict on one change: `reason` says what was refused, for logs. */
+export type ChangeVerdict = { ok: true } | { ok: false; reason: string }
+
+/** Largest op counter a change may start at (far beyond any honest table; keeps counters small). */
+const MAX_START_OP = 2 ** 48
+
+const GENESIS = (() => {
+  const [bytes] = Automerge.getAllChanges(createJobTable())
+  const change = Automerge.decodeChange(bytes)
+  const index = change.ops.findIndex((op) => op.action === 'makeList' && op.key === 'log')
+  if (index < 0) throw new Error('the genesis change creates no log list')
+  return { hash: change.hash, log: `${change.startOp + index}@${change.actor}` }
+})()
+
+/** The genesis change's hash (the same on every peer). */
+export const GENESIS_HASH: string = GENESIS.hash
+/** The Automerge object id of the log list, created by the genesis change. */
+export const LOG_OBJECT_ID: string = GENESIS.log
+
+// Decoded ops carry fields the published `Op` type omits.
+type DecodedOp = Automerge.DecodedChange['ops'][number] & { insert?: boolean; elemId?: string }
+
+function refuse(reason: string): ChangeVerdict {
+  return { ok: false, reason }
+}
+
+/** Why `op` is not an insert of record bytes into the log, or null when it is. */
+function opProblem(op: DecodedOp): string | null {
+  if (op.obj !== LOG_OBJECT_ID) return `an op on object ${String(op.obj).slice(0, 80)} outside the log`
+  if (op.action !== 'set') return `a "${String(op.action).slice(0, 20)}" op in the log`
+  if (op.insert !== true) return 'an overwrite of a log entry'
+  if (!Array.isArray(op.pred) || op.pred.length !== 0) return 'an op that supersedes another'
+  // decodeChange gives a bytes value as an array of numbers, without a datatype.
+  const value = op.value as unknown
+  if (op.datatype !== undefined || !(Array.isArray(value) || value instanceof Uint8Array))
+    return 'a log entry that is not bytes'
+  if (value.length > MAX_RECORD_BYTES) return `a log entry over ${MAX_RECORD_BYTES} bytes`
+  return null
+}
+
+/** Largest document chunk accepted (a sync message may carry the whole document as one), bytes. */
+export const MAX_DOCUMENT_BYTES = 256 * 1024 * 1024
+
+// Chunk header: magic (4 bytes), checksum (4), chunk type (1): 0 document, 1 change, 2 compressed change.
+const CHUNK_TYPE_AT = 8
+const DOCUMENT_CHUNK = 0
+
+// Verdicts are a pure function of the bytes, and every peer of a process (the simulator)
+// checks the same changes: remember recent ones, bounded by entries and by bytes.
+const verdicts = new Map<string, ChangeVerdict>()
+const MAX_CACHED_VERDICTS = 20_000
+const MAX_CACHED_BYTES = 32 * 1024 * 1024
+const MAX_CACHED_CHANGE = 64 * 1024
+let cachedBytes = 0
+
+/**
+ * Whether a peer may merge the encoded change `bytes`: the genesis change, or a change
+ * whose every op inserts a byte string into the log (no deletes, no overwrites, nothing
+ * outside the log, no new objects), within `MAX_CHANGE_BYTES` and `MAX_CHANGE_OPS`.
+ * @remarks Total: never throws; bytes that do not decode are refused. A document chunk
+ * (Automerge's sync protocol sends one to a peer that has nothing) passes when every
+ * change in it does. Costs one `Automerge.decodeChange`, 0.1-0.5 ms (measured in
+ * test/crdt/change-guard.test.ts); recent verdicts are cached by content.
+ */
+export function checkChange(bytes: unknown): ChangeVerdict {
+  if (!(bytes instanceof Uint8Array)) return refuse('not bytes')
+  if (bytes.length > MAX_CHANGE_BYTES && bytes[CHUNK_TYPE_AT] !== DOCUMENT_CHUNK)
+    return refuse(`a change of ${bytes.length} bytes (at most ${MAX_CHANGE_BYTES})`)
+  const cacheable = bytes.length <= MAX_CACHED_CHANGE
+  const key = cacheable ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : ''
+  const hit = cacheable ? verdicts.get(key) : undefined
+  if (hit !== undefined) return hit
+  const verdict = bytes[CHUNK_TYPE_AT] === DOCUMENT_CHUNK ? checkDocument(bytes) : checkOneChange(bytes)
+  if (cacheable) {
+    if (verdicts.size >= MAX_CACHED_VERDICTS || cachedBytes + key.length > MAX_CACHED_BYTES) {
+      verdicts.clear()
+      cachedBytes = 0
+    }
+    verdicts.set(key, verdict)
+    cachedBytes += key.length
+  }
+  return verdict
+}
+
+function checkOneChange(bytes: Uint8Array): ChangeVerdict {
+  let change: Automerge.DecodedChange
+  try {
+    change = Automerge.decodeChange(bytes)
+  } catch {
+    return refuse('undecodable change')
+  }
+  try {
+    if (change.hash === GENESIS.hash) return { ok: true }
+    const ops = change.ops as DecodedOp[]
+    if (!Array.isArray(ops) || ops.length === 0) return refuse('a change without ops')
+    if (ops.length > MAX_CHANGE_OPS) return refuse(`a change of ${ops.length} ops (at most ${MAX_CHANGE_OPS})`)
+    if (!Array.isArray(change.deps) || change.deps.length === 0) return refuse('a change without dependencies')
+    if (!Number.isSafeInteger(change.startOp) || change.startOp > MAX_START_OP)
+      return refuse('an op counter out of range')
+    for (const op of ops) {
+      const problem = opProblem(op)
+      if (problem !== null) return refuse(problem)
+    }
+    return { ok: true }
+  } catch {
+    return refuse('a malformed change')
+  }
+}
+
+function checkDocument(bytes: Uint8Array): ChangeVerdict {
+  if (bytes.length > MAX_DOCUMENT_BYTES)
+    return refuse(`a document of ${bytes.length} bytes (at most ${MAX_DOCUMENT_BYTES})`)
+  let changes: Uint8Array[]
+  try {
+    changes = Automerge.getAllChanges(Automerge.load(bytes))
+  } catch {
+    return refuse('undecodable document')
+  }
+  for (const c of changes) {
+    const verdict = c[CHUNK_TYPE_AT] === DOCUMENT_CHUNK ? refuse('a document inside a document') : checkOneChange(c)
+    if (!verdict.ok) return refuse(`in a document: ${verdict.reason}`)
+  }
+  return { ok: true }
+}
+
+/** The verdict on a sync message: its changes when every one passes `checkChange`. */
+export type SyncMessageVerdict = { ok: true; changes: Uint8Array[] } | { ok: false; reason: string }
+
+/**
+ * Decodes an Automerge sync message and vets every change it carries (see `checkChange`).
+ * @remarks Total: never throws; a message that does not decode is refused.
+ */
+export function checkSyncMessage(data: unknown): SyncMessageVerdict {
+  if (!(data instanceof Uint8Array)) return { ok: false, reason: 'not bytes' }
+  let changes: Uint8Array[]
+  try {
+    changes = Automerge.decodeSyncMessage(data).changes
+  } catch {
+    return { ok: false, reason: 'undecodable sync message' }
+  }
+  if (!Array.isArray(changes)) return { ok: false, reason: 'undecodable sync message' }
+  for (const c of changes) {
+    const verdict = checkChange(c)
+    if (!verdict.ok) return { ok: false, reason: `in a sync message: ${verdict.reason}` }
+  }
+  return { ok: true, changes }
+}

@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import * as Automerge from '@automerge/automerge'
+import {
+  appendRecords,
+  checkChange,
+  checkSyncMessage,
+  createJobTable,
+  encodeRecord,
+  GENESIS_HASH,
+  type JobTable,
+  MAX_CHANGE_BYTES,
+  manifestRecords,
+} from '../../crdt/index.ts'
+import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+
+const actor = (i: number) => i.toString(16).padStart(32, '0')
+
+/** The change a hostile `edit` of `doc` makes, made with Automerge itself. */
+function hostile(doc: JobTable, edit: (d: Record<string, unknown> & { log: unknown[] }) => void): Uint8Array {
+  const next = Automerge.change(Automerge.clone(doc, { actor: actor(99) }), (d) => edit(d as never))
+  const change = Automerge.getLastLocalChange(next)
+  assert.ok(change !== undefined, 'the edit made a change')
+  return change
+}
+
+describe('checkChange', async () => {
+  const [op] = await makeSigners(1)
+  const { records } = manifestRecords(op, manifestWithJobs(5, [op.id]), [], 1)
+  const base = appendRecords(createJobTable(actor(1)), records, 1)
+  const other = encodeRecord({ t: 'cancel', j: 'a'.repeat(64), at: 1, g: 0 }, op)
+
+  it('accepts the genesis change and honest appends from many actors', () => {
+    const [genesis] = Automerge.getAllChanges(createJobTable())
+    assert.equal(Automerge.decodeChange(genesis).hash, GENESIS_HASH)
+    assert.deepEqual(checkChange(genesis), { ok: true })
+    let merged = base
+    for (let i = 2; i < 12; i++) {
+      const mine = appendRecords(Automerge.clone(base, { actor: actor(i) }), [other, other.slice(0, 70 + i)], i)
+      merged = Automerge.merge(merged, mine)
+    }
+    const changes = Automerge.getAllChanges(merged)
+    assert.equal(changes.length, 12)
+    for (const c of changes) assert.deepEqual(checkChange(c), { ok: true })
+  })
+
+  it('refuses deletes, overwrites, puts outside the log and non-bytes entries', () => {
+    const cases: [string, (d: Record<string, unknown> & { log: unknown[] }) => void, RegExp][] = [
+      ['splice', (d) => d.log.splice(0, 3), /supersedes|"del"/],
+      [
+        'v = 2',
+        (d) => {
+          d.v = 2
+        },
+        /outside the log/,
+      ],
+      [
+        'overwrite',
+        (d) => {
+          d.log[3] = Uint8Array.from(other)
+        },
+        /overwrite/,
+      ],
+      [
+        'new map',
+        (d) => {
+          d.other = {}
+        },
+        /outside the log/,
+      ],
+      [
+        'delete log',
+        (d) => {
+          delete (d as Partial<typeof d>).log
+        },
+        /outside the log/,
+      ],
+      [
+        'string entry',
+        (d) => {
+          d.log.push('a record?')
+        },
+        /makeText|outside the log/,
+      ],
+      [
+        'map entry',
+        (d) => {
+          d.log.push({ t: 'cancel' })
+        },
+        /makeMap/,
+      ],
+      [
+        'list entry',
+        (d) => {
+          d.log.push([Uint8Array.from(other)])
+        },
+        /makeList/,
+      ],
+      [
+        'number entry',
+        (d) => {
+          d.log.push(5)
+        },
+        /not bytes/,
+      ],
+      [
+        'immutable string',
+        (d) => {
+          d.log.push(new Automerge.ImmutableString('x'))
+        },
+        /not bytes/,
+      ],
+      [
+        'counter',
+        (d) => {
+          d.log.push(new Automerge.Counter(1))
+        },
+        /not bytes/,
+      ],
+      [
+        'null entry',
+        (d) => {
+          d.log.push(null)
+        },
+        /not bytes/,
+      ],
+      [
+        'bytes then a delete',
+        (d) => {
+          d.log.push(Uint8Array.from(other))
+          d.log.splice(0, 1)
+        },
+        /./,
+      ],
+      [
+        'huge entry',
+        (d) => {
+          d.log.push(new Uint8Array(70_000))
+        },
+        /over 65536 bytes/,
+      ],
+    ]
+    for (const [name, edit, reason] of cases) {
+      const verdict = checkChange(hostile(base, edit))
+      assert.equal(verdict.ok, false, name)
+      if (!verdict.ok) assert.match(verdict.reason, reason, name)
+    }
+  })
+
+  it('refuses garbage, truncated changes, empty and oversized changes; never throws', () => {
+    const good = Automerge.getLastLocalChange(appendRecords(Automerge.clone(base, { actor: actor(7) }), [other], 2))
+    assert.ok(good !== undefined)
+    assert.equal(checkChange(good).ok, true)
+    for (let n = 0; n < good.length; n += 7) assert.equal(checkChange(good.slice(0, n)).ok, false, `truncated to ${n}`)
+    const flipped = Uint8Array.from(good)
+    flipped[flipped.length - 1] ^= 0xff
+    assert.equal(checkChange(flipped).ok, false)
+    for (const junk of [
+      new Uint8Array(0),
+      Uint8Array.of(1, 2, 3),
+      new Uint8Array(MAX_CHANGE_BYTES + 1),
+      'x',
+      null,
+      {},
+    ]) {
+      assert.equal(checkChange(junk).ok, false)
+    }
+    const empty = Automerge.emptyChange(Automerge.clone(base, { actor: actor(8) }))
+    const emptyChange = Automerge.getLastLocalChange(empty)
+    if (emptyChange !== undefined) assert.equal(checkChange(emptyChange).ok, false)
+  })
+
+  it('appendRecords splits what would not fit in one accepted change', () => {
+    const big = encodeRecord({ t: 'fail', j: 'b'.repeat(64), at: 1, g: 0, r: 1, error: 'e'.repeat(4000) }, op)
+    const many = Array.from({ length: 400 }, () => big) // ~1.6 MB of records
+    const doc = appendRecords(Automerge.clone(base, { actor: actor(9) }), many, 3)
+    const mine = Automerge.getChanges(base, doc)
+    assert.ok(mine.length >= 2)
+    for (const c of mine) assert.deepEqual(checkChange(c), { ok: true })
+    assert.equal(doc.log.length, base.log.length + 400)
+  })
+
+  it('vets the changes of a sync message', () => {
+    const honest = appendRecords(Automerge.clone(base, { actor: actor(10) }), [other], 4)
+    /** The sync message `doc` sends once a peer holding only the genesis said what it has. */
+    const msg = (doc: JobTable) => {
+      let mine = Automerge.initSyncState()
+      let theirs = Automerge.initSyncState()
+      let m: Uint8Array | null
+      ;[mine, m] = Automerge.generateSyncMessage(doc, mine)
+      ;[, theirs] = Automerge.receiveSyncMessage(createJobTable(), theirs, m as Uint8Array)
+      ;[, m] = Automerge.generateSyncMessage(createJobTable(), theirs)
+      ;[, mine] = Automerge.receiveSyncMessage(Automerge.clone(doc), mine, m as Uint8Array)
+      ;[, m] = Automerge.generateSyncMessage(doc, mine)
+      return m as Uint8Array
+    }
+    const ok = checkSyncMessage(msg(honest))
+    assert.equal(ok.ok, true)
+    if (ok.ok) assert.ok(ok.changes.length >= 1)
+    const bad = Automerge.change(Automerge.clone(honest, { actor: actor(11) }), (d) => {
+      d.log.splice(0, 1)
+    })
+    const refused = checkSyncMessage(msg(bad))
+    assert.equal(refused.ok, false)
+    assert.equal(checkSyncMessage(Uint8Array.of(0x42, 1, 2)).ok, false)
+    assert.equal(checkSyncMessage('nope').ok, false)
+  })
+
+  it('costs little per change (measured)', () => {
+    const changes: Uint8Array[] = []
+    let doc = Automerge.clone(base, { actor: actor(12) })
+    for (let i = 0; i < 200; i++) {
+      const next = appendRecords(doc, [encodeRecord({ t: 'cancel', j: 'c'.repeat(64), at: i, g: i }, op)], i)
+      changes.push(Automerge.getLastLocalChange(next) as Uint8Array)
+      doc = next
+    }
+    const t0 = performance.now()
+    for (const c of changes) assert.equal(checkChange(c).ok, true)
+    const perChange = (performance.now() - t0) / changes.length
+    const t2 = performance.now()
+    for (const c of changes) assert.equal(checkChange(c).ok, true)
+    const perCached = (performance.now() - t2) / changes.length
+    const batch = Automerge.getLastLocalChange(
+      appendRecords(
+        doc,
+        Array.from({ length: 1000 }, () => other),
+        9,
+      ),
+    )
+    const t1 = performance.now()
+    assert.equal(checkChange(batch).ok, true)
+    const perBatch = performance.now() - t1
+    console.log(
+      `# checkChange: ${(perChange * 1000).toFixed(1)} µs per one-record change (${(perCached * 1000).toFixed(1)} µs cached); ${perBatch.toFixed(2)} ms for a 1000-record change`,
+    )
+    assert.ok(perChange < 5, `${perChange} ms per change`)
+  })
+})
