@@ -1,6 +1,6 @@
 import type { HostPolicy, JobId, JobSpec } from '../manifests/index.ts'
 import { jobId } from '../manifests/index.ts'
-import { MODELS } from '../models/registry.ts'
+import { MODELS } from '../models/registry/index.ts'
 import type { JobTable } from './job-table-doc.ts'
 import { recordsOf } from './job-table-doc.ts'
 import { decodeRecord, type JobRecord, OPERATOR_RECORD_TYPES, type RecordOf } from './records.ts'

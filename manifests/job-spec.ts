@@ -1,4 +1,4 @@
-import type { ModelName } from '../models/registry.ts'
+import type { ModelName } from '../models/registry/index.ts'
 
 /** A job's 64-hex-digit id: sha256 of the canonical JSON of its identity fields. */
 export type JobId = string & { __jobId: true }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseToml, TomlError } from 'smol-toml'
 import type { z } from 'zod'
-import { MODELS } from '../models/registry.ts'
+import { MODELS } from '../models/registry/index.ts'
 import { ManifestError } from './errors.ts'
 import { jobId } from './job-id.ts'
 import type { HostPolicy, JobSpec, Manifest } from './job-spec.ts'

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
-import { MODEL_NAMES } from '../models/registry.ts'
+import { MODEL_NAMES } from '../models/registry/index.ts'
 import { DEFAULT_JOB_CONSTRAINTS, DEFAULT_LEASE_S } from './job-spec.ts'
 
 const hostName = z

@@ -7,26 +7,8 @@
  */
 export * from './bundle/index.ts'
 export * from './dataset/index.ts'
-export {
-  CnnHyper,
-  GbtHyper,
-  GruHyper,
-  KnnHyper,
-  KnnSemiHyper,
-  LstmHyper,
-  MlpHyper,
-  TransformerHyper,
-} from './hypers.ts'
 export { type ClassificationMetrics, classificationMetrics, confusionMatrix, macroF1 } from './metrics.ts'
-export {
-  isModelName,
-  MODEL_NAMES,
-  MODELS,
-  type ModelName,
-  type ModelRuntime,
-  type ModelSpec,
-  resolveHyper,
-} from './registry.ts'
+export * from './registry/index.ts'
 export {
   DEFAULT_VAL_FRAC,
   fitScaler,

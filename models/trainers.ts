@@ -1,4 +1,4 @@
-import type { ModelName } from './registry.ts'
+import type { ModelName } from './registry/index.ts'
 import type { Trainer } from './types.ts'
 
 /**

@@ -1,5 +1,5 @@
 import { type HostPolicy, type JobSpec, jobId } from '../manifests/index.ts'
-import { MODEL_NAMES } from '../models/registry.ts'
+import { MODEL_NAMES } from '../models/registry/index.ts'
 import { type HostCapability, mayRun } from '../node/index.ts'
 import type { Prng } from './prng.ts'
 

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { ClassificationMetrics } from '../metrics.ts'
-import { MODEL_NAMES } from '../registry.ts'
+import { MODEL_NAMES } from '../registry/index.ts'
 import { sortKeys, stableJson } from './canonical-json.ts'
 import { BundleError } from './errors.ts'
 

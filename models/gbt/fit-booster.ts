@@ -1,4 +1,4 @@
-import type { GbtHyper } from '../hypers.ts'
+import type { GbtHyper } from '../registry/index.ts'
 import type { Dataset, Split } from '../types.ts'
 import { EarlyStopping, parseEvalMetric } from './early-stopping.ts'
 import type { BoosterHandle, DMatrixHandle, XgboostLibrary } from './xgboost-lib.ts'

@@ -1,4 +1,4 @@
-import { GbtHyper } from '../hypers.ts'
+import { GbtHyper } from '../registry/index.ts'
 import type { TrainContext, TrainedModel, Trainer } from '../types.ts'
 import { fitBooster } from './fit-booster.ts'
 import { gbtReadme } from './readme.ts'

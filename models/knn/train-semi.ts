@@ -1,4 +1,4 @@
-import { KnnSemiHyper } from '../hypers.ts'
+import { KnnSemiHyper } from '../registry/index.ts'
 import { macroF1 } from '../metrics.ts'
 import { labelsOf, standardize } from '../split.ts'
 import type { Trainer } from '../types.ts'

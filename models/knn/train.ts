@@ -1,4 +1,4 @@
-import { KnnHyper } from '../hypers.ts'
+import { KnnHyper } from '../registry/index.ts'
 import { labelsOf, standardize } from '../split.ts'
 import type { Trainer } from '../types.ts'
 import { defaultDotKernel } from './dot-kernel.ts'

@@ -1,5 +1,5 @@
 import type * as tf from '@tensorflow/tfjs'
-import { CnnHyper, GruHyper, LstmHyper, MlpHyper, TransformerHyper } from '../hypers.ts'
+import { CnnHyper, GruHyper, LstmHyper, MlpHyper, TransformerHyper } from '../registry/index.ts'
 import { buildCnn } from './cnn.ts'
 import { buildMlp } from './mlp.ts'
 import type { ModelShape } from './model-parts.ts'

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { MlpHyper } from '../hypers.ts'
+import type { MlpHyper } from '../registry/index.ts'
 import { SeededInitializers } from './initializers.ts'
 import { classifierHead, dense, dropout, type ModelShape, modelInput } from './model-parts.ts'
 

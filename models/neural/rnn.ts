@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { GruHyper, LstmHyper } from '../hypers.ts'
+import type { GruHyper, LstmHyper } from '../registry/index.ts'
 import { SeededInitializers } from './initializers.ts'
 import { classifierHead, dropout, type ModelShape, modelInput } from './model-parts.ts'
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { TransformerHyper } from '../hypers.ts'
+import type { TransformerHyper } from '../registry/index.ts'
 import { SeededInitializers } from './initializers.ts'
 import { classifierHead, dense, dropout, type ModelShape, modelInput } from './model-parts.ts'
 import { deriveSeed } from './prng.ts'

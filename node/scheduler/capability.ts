@@ -1,6 +1,6 @@
 import { hostMayRun } from '../../crdt/index.ts'
 import type { HostPolicy, JobSpec } from '../../manifests/index.ts'
-import { MODELS, type ModelRuntime } from '../../models/registry.ts'
+import { MODELS, type ModelRuntime } from '../../models/registry/index.ts'
 
 /** What a host offers, as it announces itself; the claim carries the score computed from it. */
 export interface HostCapability {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { isModelName, MODEL_NAMES, MODELS, resolveHyper } from '../../models/registry.ts'
+import { isModelName, MODEL_NAMES, MODELS, resolveHyper } from '../../models/registry/index.ts'
 
 describe('model registry', () => {
   it('declares the eight models', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { type JobSpec, parseManifest } from '../../manifests/index.ts'
-import { MODEL_NAMES } from '../../models/registry.ts'
+import { MODEL_NAMES } from '../../models/registry/index.ts'
 import { capabilityScore, type HostCapability, ineligibility, mayRun, prefersGpu } from '../../node/index.ts'
 
 const host = (over: Partial<HostCapability> = {}): HostCapability => ({

@@ -40,6 +40,16 @@ export const MODELS: Readonly<Record<ModelName, ModelSpec>> = {
   transformer: { name: 'transformer', hyper: TransformerHyper, runtime: 'tfjs', sequence: true, gpu: true },
 }
 
+const byName: ReadonlyMap<string, ModelSpec> = new Map(Object.values(MODELS).map((m) => [m.name, m]))
+
+/**
+ * The registry entry of a model name from anywhere (a record, a request), or undefined
+ * when this version does not know the name (`__proto__` and `constructor` included).
+ */
+export function modelSpec(name: string): ModelSpec | undefined {
+  return byName.get(name)
+}
+
 /** Type guard for model names. */
 export function isModelName(name: unknown): name is ModelName {
   return typeof name === 'string' && (MODEL_NAMES as readonly string[]).includes(name)
