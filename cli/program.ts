@@ -1,8 +1,10 @@
 import { Command, CommanderError } from 'commander'
 import { ManifestError } from '../manifests/index.ts'
 import { registerDatasetCommands } from './commands/dataset.ts'
+import { registerJobsCommands } from './commands/jobs.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerManifestCommands } from './commands/manifest.ts'
+import { registerOpsCommands } from './commands/ops.ts'
 import { registerSimCommand } from './commands/sim.ts'
 import { registerTrainCommand } from './commands/train.ts'
 import { EXIT, RunError, UsageError } from './errors.ts'
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerDatasetCommands(program)
   registerTrainCommand(program)
   registerSimCommand(program)
+  registerJobsCommands(program)
+  registerOpsCommands(program)
   return program
 }
 
