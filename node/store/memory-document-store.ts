@@ -43,6 +43,15 @@ export class MemoryDocumentStore implements DocumentStore {
     return Promise.resolve({ chunks: this.#data.chunks.slice(), skipped: 0 })
   }
 
+  /**
+   * What `load` resolves to, synchronously (the simulator restarts peers inside one event).
+   * @throws DocumentStoreClosedError on a closed handle.
+   */
+  loadNow(): StoredDocument {
+    if (this.#closed) throw new DocumentStoreClosedError('memory document store')
+    return { chunks: this.#data.chunks.slice(), skipped: 0 }
+  }
+
   /** Stores a copy of `chunk` before returning (see the class remarks). */
   append(chunk: Uint8Array, opts: DocumentStoreCallOptions = {}): Promise<void> {
     const refused = this.#refusal(opts)

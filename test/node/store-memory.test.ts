@@ -30,6 +30,18 @@ describe('MemoryDocumentStore', () => {
     assert.equal(a.chunks.length, 1)
   })
 
+  it('loadNow() returns what load() resolves to, synchronously, and refuses a closed handle', async () => {
+    const store = new MemoryDocumentStore()
+    void store.append(testChunk(1))
+    void store.compact(testChunk(2))
+    void store.append(testChunk(3))
+    assert.deepEqual(store.loadNow(), { chunks: [testChunk(2), testChunk(3)], skipped: 0 })
+    assert.deepEqual(store.loadNow(), await store.load())
+    const next = store.reopen()
+    assert.throws(() => store.loadNow(), DocumentStoreClosedError)
+    assert.equal(next.loadNow().chunks.length, 2)
+  })
+
   it('reopen() hands the data to a new handle and closes the old one', async () => {
     const old = new MemoryDocumentStore()
     await old.append(testChunk(1))
