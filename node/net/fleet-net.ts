@@ -25,6 +25,7 @@ import { FleetNetInitError, FrameError, NotStartedError } from './errors.ts'
 import { FrameDecoder } from './frame-decoder.ts'
 import { PeerSender } from './peer-sender.ts'
 import { PenaltyBox } from './penalty-box.ts'
+import { captureStopLeftovers } from './stop-leftovers.ts'
 import { TokenBucket } from './token-bucket.ts'
 
 /** The libp2p services a fleet node runs. */
@@ -611,8 +612,10 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
     for (const sender of this.#senders.values()) sender.close()
     this.#senders.clear()
     this.#inbound.clear()
+    const clearLeftovers = captureStopLeftovers(node)
     try {
       await node.stop()
+      clearLeftovers()
     } finally {
       this.#node = undefined
       this.#controller = undefined
