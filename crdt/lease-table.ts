@@ -53,6 +53,11 @@ export class LeaseTable {
     return at !== undefined && now - at <= this.leaseMs
   }
 
+  /** How many (round, owner) sightings are kept. */
+  get size(): number {
+    return this.seen.size
+  }
+
   /** The `LocalView` for `deriveJobs` at time `now`. */
   view(now: number): LocalView {
     return {

@@ -12,3 +12,5 @@ export {
   writeFileAtomicAsync,
 } from './keys.ts'
 export * from './scheduler/index.ts'
+export * from './peer/index.ts'
+export * from './sync/index.ts'

@@ -1,3 +1,5 @@
+import { DEFAULT_PEER_INIT, type PeerInit } from '../node/index.ts'
+
 /** The faults the simulator can inject, each switchable on its own. */
 export const FAULTS = ['crash', 'partition', 'drop', 'dup', 'reorder', 'skew', 'trainer', 'ops'] as const
 export type Fault = (typeof FAULTS)[number]
@@ -56,6 +58,8 @@ export interface SimConfig {
   backoffBaseMs: number
   backoffMaxMs: number
   lapseStaggerMs: number
+  /** Heartbeats (who a peer is, what it runs) this often. */
+  heartbeatMs: number
   /** A peer merges what it received into its document at most this often (one Automerge call per merge). */
   mergeMs: number
   /** A peer re-derives and decides at most this long after news (records, renewals). */
@@ -65,7 +69,7 @@ export interface SimConfig {
   /** Anti-entropy: every peer sends its heads to `aeFanout` random peers this often. */
   aeMs: number
   aeFanout: number
-  /** Sync sessions a peer opens on (re)connection, to random newly reachable peers. */
+  /** Sync sessions a peer opens on (re)connection with peers it finds itself behind. */
   syncFanout: number
   /** A change seen missing is asked for only if still missing this long after (it may be in flight). */
   wantDelayMs: number
@@ -117,6 +121,7 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
   backoffBaseMs: 500,
   backoffMaxMs: 8000,
   lapseStaggerMs: 1000,
+  heartbeatMs: 5000,
   mergeMs: 1000,
   decideMs: 200,
   catchUpMs: 5000,
@@ -158,4 +163,30 @@ export function defaultDurationS(peers: number, jobs: number, config: SimConfig)
   const slots = Math.max(1, peers * 1.5)
   const perJob = (config.trainMinMs + config.trainMaxMs) / 2 + config.settleMs + config.decideMs
   return Math.max(20, Math.ceil(((jobs / slots) * perJob * 1.3) / 1000))
+}
+
+/**
+ * The protocol settings simulated peers run: the production defaults with the
+ * simulator's scaled timings (see `SimConfig`).
+ */
+export function simPeerInit(cfg: SimConfig): PeerInit {
+  return {
+    ...DEFAULT_PEER_INIT,
+    leaseMs: cfg.leaseMs,
+    renewMs: cfg.renewMs,
+    settleMs: cfg.settleMs,
+    backoffBaseMs: cfg.backoffBaseMs,
+    backoffMaxMs: cfg.backoffMaxMs,
+    lapseStaggerMs: cfg.lapseStaggerMs,
+    decideMs: cfg.decideMs,
+    catchUpMs: cfg.catchUpMs,
+    mergeMs: cfg.mergeMs,
+    aeMs: cfg.aeMs,
+    aeFanout: cfg.aeFanout,
+    syncFanout: cfg.syncFanout,
+    wantDelayMs: cfg.wantDelayMs,
+    wantRetryMs: cfg.wantRetryMs,
+    persistMs: cfg.persistMs,
+    heartbeatMs: cfg.heartbeatMs,
+  }
 }

@@ -3,7 +3,6 @@ export { DEFAULT_SIM_CONFIG, defaultDurationS, FAULTS, parseFaults } from './con
 export { EventQueue } from './event-queue.ts'
 export type { CheckerStats, InvariantNumber, Violation } from './invariants.ts'
 export { INVARIANTS, InvariantChecker } from './invariants.ts'
-export type { SimMessage } from './messages.ts'
 export { SimNetwork } from './network.ts'
 export type { SimPeer } from './peer.ts'
 export { mixSeed, Prng } from './prng.ts'

@@ -1,11 +1,18 @@
 import * as Automerge from '@automerge/automerge'
-import { type DerivedJob, decodeRecord, hostMayRun, isTerminal } from '../crdt/index.ts'
+import { type DerivedJob, type DerivedTable, decodeRecord, hostMayRun, isTerminal, type JobTable } from '../crdt/index.ts'
 import type { HostPolicy, JobSpec } from '../manifests/index.ts'
-import { mayRun, type RoundRef, type SchedulerAction } from '../node/index.ts'
-import type { SimMessage } from './messages.ts'
+import { type HostCapability, mayRun, type RoundRef, type SchedulerAction } from '../node/index.ts'
 import type { SimNetwork } from './network.ts'
-import type { SimPeer } from './peer.ts'
 import type { Trace } from './trace.ts'
+
+/** What the checker reads of a peer (its own view; the checker holds the ground truth). */
+export interface CheckedPeer {
+  readonly index: number
+  readonly up: boolean
+  readonly table: Pick<DerivedTable, 'get' | 'recordsOf' | 'hasRecord'>
+  readonly capability: HostCapability
+  readonly doc: JobTable
+}
 
 /** The seven invariants of the simulator (numbered as in the issue). */
 export const INVARIANTS = {
@@ -91,7 +98,7 @@ export class InvariantChecker {
     maxAttemptSeen: 0,
     completeRecords: 0,
   }
-  private readonly network: SimNetwork<SimMessage>
+  private readonly network: SimNetwork<Uint8Array>
   private readonly trace: Trace
   private readonly policies: Readonly<Record<string, HostPolicy>>
   private readonly graceMs: number
@@ -106,7 +113,7 @@ export class InvariantChecker {
   private readonly results: { job: string; key: string; at: number; peer: number }[] = []
 
   constructor(init: {
-    network: SimNetwork<SimMessage>
+    network: SimNetwork<Uint8Array>
     trace: Trace
     policies: Readonly<Record<string, HostPolicy>>
     graceMs: number
@@ -154,8 +161,13 @@ export class InvariantChecker {
 
   // ---- during the run -------------------------------------------------------------------
 
+  /** A peer's API accepted a forged operator command (it must refuse every one). */
+  forgeryAccepted(message: string, job: string, now: number): void {
+    this.violate(6, now, message, job)
+  }
+
   /** A peer derived new states for `jobs`. Checks invariants 2 and 6, and remembers results seen. */
-  onDerived(peer: SimPeer, jobs: readonly DerivedJob[], now: number): void {
+  onDerived(peer: CheckedPeer, jobs: readonly DerivedJob[], now: number): void {
     for (const j of jobs) {
       const specs = this.legitSpecs.get(j.id)
       if (specs === undefined) {
@@ -197,10 +209,10 @@ export class InvariantChecker {
   }
 
   /** A peer started training. Checks invariants 7 and 2, and starts tracking overlaps (1). */
-  onRunStart(peer: SimPeer, ref: RoundRef, attempt: number, now: number): void {
+  onRunStart(peer: CheckedPeer, ref: RoundRef, attempt: number, now: number): void {
     this.stats.runsStarted++
     const job = peer.table.get(ref.job)
-    const cap = peer.host.capability
+    const cap = peer.capability
     if (job === undefined) this.violate(7, now, `p${peer.index} started unknown job ${ref.job.slice(0, 12)}`, ref.job)
     else {
       if (!mayRun(cap, job.spec, this.policies))
@@ -240,7 +252,7 @@ export class InvariantChecker {
   }
 
   /** A run ended (exit, stop or crash). Settles its overlaps. */
-  onRunStop(peer: SimPeer, ref: RoundRef, now: number): void {
+  onRunStop(peer: CheckedPeer, ref: RoundRef, now: number): void {
     this.runsByPeer.set(peer.index, Math.max(0, (this.runsByPeer.get(peer.index) ?? 0) - 1))
     const key = `${ref.job}/${ref.generation}`
     const list = this.runsByKey.get(key)
@@ -290,7 +302,7 @@ export class InvariantChecker {
   }
 
   /** A peer records a result. Invariant 5: never for a generation it already sees completed. */
-  onCompleteWritten(peer: SimPeer, a: SchedulerAction & { type: 'complete' }, bytes: Uint8Array, now: number): void {
+  onCompleteWritten(peer: CheckedPeer, a: SchedulerAction & { type: 'complete' }, bytes: Uint8Array, now: number): void {
     this.stats.completeRecords++
     const job = peer.table.get(a.job)
     if (job !== undefined && job.status === 'completed' && job.generation === a.generation)
@@ -306,12 +318,12 @@ export class InvariantChecker {
    * results kept (5), failures only after their attempts (2).
    * @returns whether the peers converged.
    */
-  final(peers: readonly SimPeer[], jobIds: readonly string[], now: number): boolean {
+  final(peers: readonly CheckedPeer[], jobIds: readonly string[], now: number): boolean {
     const live = peers.filter((p) => p.up)
     let converged = live.length === peers.length
     if (!converged) this.violate(3, now, `${peers.length - live.length} peers still down at the end`)
     const ref = live[0]
-    const headsOf = (p: SimPeer) => Automerge.getHeads(p.doc).slice().sort().join()
+    const headsOf = (p: CheckedPeer) => Automerge.getHeads(p.doc).slice().sort().join()
     const refHeads = headsOf(ref)
     for (const p of live) {
       if (headsOf(p) !== refHeads) {

@@ -130,10 +130,11 @@ export class SimNetwork<M> {
 
   /**
    * Recomputes connectivity after links or peers changed.
-   * @returns for each peer, the peers it just became connected to.
+   * @returns for each peer, the peers it just became connected to (`fresh`) and those it just lost (`lost`).
    */
-  refresh(now: number): number[][] {
+  refresh(now: number): { fresh: number[][]; lost: number[][] } {
     const fresh: number[][] = Array.from({ length: this.n }, () => [])
+    const lost: number[][] = Array.from({ length: this.n }, () => [])
     for (let a = 0; a < this.n; a++) {
       for (let b = 0; b < this.n; b++) {
         if (a === b) continue
@@ -142,9 +143,12 @@ export class SimNetwork<M> {
         if (c && this.since[k] === Number.POSITIVE_INFINITY) {
           this.since[k] = now
           fresh[a].push(b)
-        } else if (!c) this.since[k] = Number.POSITIVE_INFINITY
+        } else if (!c && this.since[k] !== Number.POSITIVE_INFINITY) {
+          this.since[k] = Number.POSITIVE_INFINITY
+          lost[a].push(b)
+        }
       }
     }
-    return fresh
+    return { fresh, lost }
   }
 }

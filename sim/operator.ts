@@ -1,3 +1,4 @@
+import * as Automerge from '@automerge/automerge'
 import {
   appendRecords,
   cancelRecords,
@@ -9,6 +10,7 @@ import {
   type Signer,
 } from '../crdt/index.ts'
 import type { JobSpec } from '../manifests/index.ts'
+import type { PeerMessage } from '../node/index.ts'
 import type { InvariantChecker } from './invariants.ts'
 import type { SimPeer } from './peer.ts'
 import type { Prng } from './prng.ts'
@@ -69,16 +71,14 @@ export class SimOperator {
   load(peer: SimPeer, jobs: readonly JobSpec[], now: number): void {
     for (const j of jobs) this.checker.legitSpec(j)
     const t = this.clock(now)
-    const added = peer.applyExternal(
-      (doc) => appendRecords(doc, manifestRecords(this.signer, { jobs: [...jobs] }, peer.table.jobs(), t).records, t),
-      now,
-    )
+    const { records } = manifestRecords(this.signer, { jobs: [...jobs] }, peer.table.jobs(), t)
+    const accepted = peer.submit(records)?.accepted ?? 0
     this.stats.loads++
     this.trace.add({
       at: now,
       peer: -1,
       kind: 'operator load',
-      detail: `${jobs.length} jobs via p${peer.index}, ${added.length} records`,
+      detail: `${jobs.length} jobs via p${peer.index}, ${accepted} records`,
     })
   }
 
@@ -99,7 +99,7 @@ export class SimOperator {
     if (job === undefined) return
     this.checker.legitCancel(job.id, job.generation)
     const tc = this.clock(now)
-    peer.applyExternal((doc) => appendRecords(doc, cancelRecords(this.signer, job, tc), tc), now)
+    peer.submit(cancelRecords(this.signer, job, tc))
     this.stats.cancels++
     this.trace.add({
       at: now,
@@ -117,7 +117,7 @@ export class SimOperator {
     const force = !isTerminal(job.status)
     this.checker.legitRequeue(job.id, job.generation + 1)
     const tr = this.clock(now)
-    peer.applyExternal((doc) => appendRecords(doc, requeueRecords(this.signer, job, { force }, tr), tr), now)
+    peer.submit(requeueRecords(this.signer, job, { force }, tr))
     this.stats.requeues++
     this.trace.add({
       at: now,
@@ -128,44 +128,27 @@ export class SimOperator {
     })
   }
 
-  /** A forged command of a random kind through `peer`; it must change nothing. */
-  forge(peer: SimPeer, now: number): void {
+  /**
+   * A forged command of a random kind; it must change nothing. It is submitted through
+   * `peer`'s API (which must refuse it) and also pushed by a hostile fleet member as an
+   * ordinary Automerge change to every peer (which must append it, and ignore it).
+   */
+  forge(peer: SimPeer, now: number, hostile: HostileMember): void {
     const kind = this.rng.pick(FORGERY_KINDS)
     const forger = this.rng.pick(this.forgers)
     const t = this.clock(now)
     const job = this.pickJob(peer, () => true)
     if (job === undefined) return
-    peer.applyExternal((doc) => {
-      switch (kind) {
-        case 'cancel':
-          return appendRecords(doc, cancelRecords(forger, job, t), t)
-        case 'requeue':
-          return appendRecords(doc, requeueRecords(forger, job, { force: true }, t), t)
-        case 'new-job': {
-          const { id: _id, ...body } = job.spec
-          const spec = withId({ ...body, seed: body.seed + 1_000_000 })
-          return appendRecords(doc, manifestRecords(forger, { jobs: [spec] }, [], t).records, t)
-        }
-        case 'reprioritise':
-          return appendRecords(
-            doc,
-            manifestRecords(forger, { jobs: [{ ...job.spec, priority: 1_000_000 }] }, [], t).records,
-            t,
-          )
-        case 'tampered': {
-          // An operator-signed cancel whose payload was altered after signing.
-          const bytes = encodeRecord({ t: 'cancel', j: job.id, at: t, g: job.generation }, this.signer)
-          const forged = Uint8Array.from(bytes)
-          forged[forged.length - 3] = forged[forged.length - 3] === 0x30 ? 0x31 : 0x30
-          return appendRecords(doc, [forged], t)
-        }
-        case 'impersonated': {
-          // Claims to be the operator, signed with another key.
-          const liar: Signer = { id: this.signer.id, sign: (m) => forger.sign(m) }
-          return appendRecords(doc, [encodeRecord({ t: 'cancel', j: job.id, at: t, g: job.generation }, liar)], t)
-        }
-      }
-    }, now)
+    const records = this.forgedRecords(kind, forger, job, t)
+    const verdict = peer.submit(records)
+    if (verdict !== null && verdict.accepted > 0)
+      this.checker.forgeryAccepted(`the API of p${peer.index} accepted a forged ${kind}`, job.id, now)
+    const doc = Automerge.clone(peer.doc, { actor: hostile.actor() })
+    const next = appendRecords(doc, records, t)
+    const change = Automerge.getLastLocalChange(next)
+    if (change !== undefined)
+      hostile.push(peer.index, { type: 'changes', changes: [change], heads: Automerge.getHeads(next), records })
+    Automerge.free(next)
     this.stats.forged++
     this.trace.add({
       at: now,
@@ -175,4 +158,40 @@ export class SimOperator {
       detail: `by ${forger.id.slice(-6)} via p${peer.index}`,
     })
   }
+
+  private forgedRecords(kind: ForgeryKind, forger: Signer, job: DerivedJob, t: number): Uint8Array[] {
+    switch (kind) {
+      case 'cancel':
+        return cancelRecords(forger, job, t)
+      case 'requeue':
+        return requeueRecords(forger, job, { force: true }, t)
+      case 'new-job': {
+        const { id: _id, ...body } = job.spec
+        const spec = withId({ ...body, seed: body.seed + 1_000_000 })
+        return manifestRecords(forger, { jobs: [spec] }, [], t).records
+      }
+      case 'reprioritise':
+        return manifestRecords(forger, { jobs: [{ ...job.spec, priority: 1_000_000 }] }, [], t).records
+      case 'tampered': {
+        // An operator-signed cancel whose payload was altered after signing.
+        const bytes = encodeRecord({ t: 'cancel', j: job.id, at: t, g: job.generation }, this.signer)
+        const forged = Uint8Array.from(bytes)
+        forged[forged.length - 3] = forged[forged.length - 3] === 0x30 ? 0x31 : 0x30
+        return [forged]
+      }
+      case 'impersonated': {
+        // Claims to be the operator, signed with another key.
+        const liar: Signer = { id: this.signer.id, sign: (m) => forger.sign(m) }
+        return [encodeRecord({ t: 'cancel', j: job.id, at: t, g: job.generation }, liar)]
+      }
+    }
+  }
+}
+
+/** A fleet member that pushes hostile Automerge changes (it holds the swarm key, not the operator key). */
+export interface HostileMember {
+  /** A fresh Automerge actor for its next change. */
+  actor(): string
+  /** Sends `msg` to every peer, as if from a member next to `via`. */
+  push(via: number, msg: PeerMessage): void
 }

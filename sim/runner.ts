@@ -2,16 +2,24 @@ import { createHash } from 'node:crypto'
 import * as Automerge from '@automerge/automerge'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { keySigner, type Signer, type TrustConfig } from '../crdt/index.ts'
-import { DEFAULT_SIM_CONFIG, defaultDurationS, FAULTS, type Fault, type SimConfig, type SimOptions } from './config.ts'
+import { encodeMessage } from '../node/index.ts'
+import {
+  DEFAULT_SIM_CONFIG,
+  defaultDurationS,
+  FAULTS,
+  type Fault,
+  type SimConfig,
+  type SimOptions,
+  simPeerInit,
+} from './config.ts'
 import { EventQueue } from './event-queue.ts'
 import type { SimEvent } from './events.ts'
 import { FaultInjector, type FaultStats, type FaultTarget } from './faults.ts'
 import { InvariantChecker, type Violation } from './invariants.ts'
-import type { SimMessage } from './messages.ts'
 import { SimNetwork } from './network.ts'
-import { type OperatorStats, SimOperator } from './operator.ts'
+import { type HostileMember, type OperatorStats, SimOperator } from './operator.ts'
 import { type PeerClock, SimPeer } from './peer.ts'
-import { Prng } from './prng.ts'
+import { mixSeed, Prng } from './prng.ts'
 import { Trace } from './trace.ts'
 import { makeWorkload, type Workload } from './workload.ts'
 
@@ -98,7 +106,7 @@ class Simulation implements FaultTarget {
   private readonly workload: Workload
   private readonly queue = new EventQueue<SimEvent>()
   private readonly trace = new Trace()
-  private readonly network: SimNetwork<SimMessage>
+  private readonly network: SimNetwork<Uint8Array>
   private readonly checker: InvariantChecker
   private readonly nodes: SimPeer[] = []
   private readonly operator: SimOperator
@@ -109,6 +117,7 @@ class Simulation implements FaultTarget {
   private done = false
   private overlapCheck = false
   private events = 0
+  private forgedActors = 0
 
   private constructor(opts: SimOptions, signers: Signer[], operator: Signer, stranger: Signer) {
     this.opts = opts
@@ -124,7 +133,7 @@ class Simulation implements FaultTarget {
       trainMaxMs: cfg.trainMaxMs,
     })
     const trust: TrustConfig = { operatorKeys: new Set([operator.id]), hosts: this.workload.policies }
-    this.network = new SimNetwork<SimMessage>(opts.peers, Prng.stream(opts.seed, 'network'), cfg, (at, d) =>
+    this.network = new SimNetwork<Uint8Array>(opts.peers, Prng.stream(opts.seed, 'network'), cfg, (at, d) =>
       this.queue.push(at, d),
     )
     this.checker = new InvariantChecker({
@@ -146,6 +155,9 @@ class Simulation implements FaultTarget {
     const env = {
       seed: opts.seed,
       cfg,
+      peerInit: simPeerInit(cfg),
+      peerIds,
+      indexOf: new Map(peerIds.map((id, i) => [id, i])),
       faults: this.faults,
       trust,
       workload: this.workload,
@@ -156,7 +168,7 @@ class Simulation implements FaultTarget {
       schedule: (at: number, ev: SimEvent) => this.queue.push(at, ev),
     }
     for (let i = 0; i < opts.peers; i++)
-      this.nodes.push(new SimPeer(env, i, signers[i], this.workload.hosts[i], clockOf(), peerIds))
+      this.nodes.push(new SimPeer(env, i, signers[i], this.workload.hosts[i], clockOf()))
     const forgers = [stranger, ...signers.slice(0, Math.min(3, signers.length))]
     this.operator = new SimOperator({
       signer: operator,
@@ -208,7 +220,7 @@ class Simulation implements FaultTarget {
     this.checker.evaluate(now)
     this.nodes[peer].crash(now)
     this.network.setUp(peer, false)
-    this.network.refresh(now)
+    this.relink(now)
     this.checker.evaluate(now)
   }
 
@@ -216,13 +228,16 @@ class Simulation implements FaultTarget {
     const now = this.queue.now
     this.network.setUp(peer, true)
     this.nodes[peer].restart(now, this.network.incarnation(peer))
-    const fresh = this.network.refresh(now)
-    // Only the restarted peer is behind: it opens the sessions; the others forget old state.
-    for (const other of fresh[peer]) {
-      this.nodes[other].resetSync(peer)
-      this.nodes[other].announce([peer])
+    this.relink(now)
+  }
+
+  /** Tells every peer which links it gained and lost (what libp2p's connection events are to a node). */
+  private relink(now: number): void {
+    const { fresh, lost } = this.network.refresh(now)
+    for (let p = 0; p < this.peers; p++) {
+      if (lost[p].length > 0) this.nodes[p].disconnected(lost[p])
+      if (fresh[p].length > 0) this.nodes[p].connected(fresh[p])
     }
-    for (const other of this.rng.shuffled(fresh[peer]).slice(0, this.cfg.syncFanout)) this.nodes[peer].startSync(other)
   }
 
   partition(groupA: readonly number[], groupB: readonly number[], symmetric: boolean): void {
@@ -233,7 +248,7 @@ class Simulation implements FaultTarget {
         this.network.setBlocked(a, b, true)
         if (symmetric) this.network.setBlocked(b, a, true)
       }
-    this.network.refresh(now)
+    this.relink(now)
     this.checker.evaluate(now)
     const side = (g: readonly number[]) => (g.length <= 8 ? g.join(',') : `${g.length} peers`)
     this.trace.add({
@@ -252,13 +267,7 @@ class Simulation implements FaultTarget {
   }
 
   private reconnect(now: number): void {
-    const fresh = this.network.refresh(now)
-    for (let p = 0; p < this.peers; p++) {
-      if (fresh[p].length === 0 || !this.nodes[p].up) continue
-      for (const other of fresh[p]) this.nodes[p].resetSync(other)
-      this.nodes[p].announce(fresh[p])
-      for (const other of this.rng.shuffled(fresh[p]).slice(0, this.cfg.syncFanout)) this.nodes[p].startSync(other)
-    }
+    this.relink(now)
     this.checker.evaluate(now)
   }
 
@@ -280,7 +289,26 @@ class Simulation implements FaultTarget {
   }
 
   forge(): void {
-    if (this.injecting()) this.operator.forge(this.anyUpPeer(), this.queue.now)
+    if (this.injecting()) this.operator.forge(this.anyUpPeer(), this.queue.now, this.hostile)
+  }
+
+  /** The member that pushes forged records as Automerge changes: it speaks from the relaying peer's links. */
+  private readonly hostile: HostileMember = {
+    actor: () => {
+      this.forgedActors++
+      let out = ''
+      for (let k = 0; k < 4; k++)
+        out += mixSeed(this.opts.seed, `hostile/${this.forgedActors}/${k}`).toString(16).padStart(8, '0')
+      return out
+    },
+    push: (via, msg) => {
+      const bytes = encodeMessage(msg)
+      const now = this.queue.now
+      for (let j = 0; j < this.peers; j++) {
+        if (j !== via) this.network.send(via, j, bytes, now)
+        else if (this.peers > 1) this.nodes[via].receive((via + 1) % this.peers, bytes)
+      }
+    },
   }
 
   // ---- the run --------------------------------------------------------------------------
@@ -293,8 +321,8 @@ class Simulation implements FaultTarget {
     this.network.faults.reorder = this.faults.has('reorder')
     this.operator.load(this.nodes[0], this.workload.jobs.slice(0, this.workload.initialJobs), 0)
     for (const p of this.nodes) {
-      p.poke(0)
-      this.queue.push(this.rng.range(0, cfg.aeMs), { type: 'anti-entropy', peer: p.index, incarnation: 0 })
+      p.connected(this.nodes.filter((o) => o !== p).map((o) => o.index))
+      p.start()
     }
     this.injector.start()
     this.queue.push(MONITOR_MS, { type: 'monitor' })
@@ -317,16 +345,13 @@ class Simulation implements FaultTarget {
     const now = this.queue.now
     switch (ev.type) {
       case 'deliver':
-        if (this.network.accept(ev)) this.nodes[ev.to].receive(ev.from, ev.msg, now)
+        if (this.network.accept(ev)) this.nodes[ev.to].receive(ev.from, ev.msg)
         return
       case 'tick':
-        this.nodes[ev.peer].onTick(ev, now)
+        this.nodes[ev.peer].onTick(ev)
         return
       case 'exit':
-        this.nodes[ev.peer].onExit(ev, now)
-        return
-      case 'anti-entropy':
-        this.nodes[ev.peer].onAntiEntropy(ev, now)
+        this.nodes[ev.peer].onExit(ev)
         return
       case 'fault':
         ev.run()
@@ -435,11 +460,11 @@ class Simulation implements FaultTarget {
       trainerFailures: sum((p) => p.stats.trainerFailures),
       slowRuns: sum((p) => p.stats.slowRuns),
       restarts: sum((p) => p.stats.restarts),
-      merges: sum((p) => p.replica.stats.merges),
-      chunksMerged: sum((p) => p.replica.stats.chunksMerged),
-      syncSessions: sum((p) => p.replica.stats.syncSessions),
-      syncMessages: sum((p) => p.replica.stats.syncMessages),
-      wantsSent: sum((p) => p.replica.stats.wantsSent),
+      merges: sum((p) => p.replicaStats().merges),
+      chunksMerged: sum((p) => p.replicaStats().chunksMerged),
+      syncSessions: sum((p) => p.replicaStats().syncSessions),
+      syncMessages: sum((p) => p.replicaStats().syncMessages),
+      wantsSent: sum((p) => p.replicaStats().wantsSent),
       events: this.events,
       records: table.size,
       durationS: this.windowMs / 1000,

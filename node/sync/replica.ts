@@ -1,0 +1,508 @@
+import * as Automerge from '@automerge/automerge'
+import { appendRecords, checkChange, createJobTable, type JobTable } from '../../crdt/index.ts'
+import type { PeerMessage } from './messages.ts'
+
+/** How a replica paces its work; every value in ms of the peer's clock unless said otherwise. */
+export interface ReplicaInit {
+  /** Arrivals are merged into the document at most this often (one Automerge call per merge). */
+  readonly mergeMs: number
+  /** A change seen missing is asked for only if still missing this long after (it may be in flight). */
+  readonly wantDelayMs: number
+  /** A missing change is asked for again after this long. */
+  readonly wantRetryMs: number
+  /** Messages one side sends in one sync session before it leaves the rest to gossip. */
+  readonly syncSessionMessages: number
+  /** A reply to a `want` carries at most this many changes (else only the wanted ones). */
+  readonly maxWantReply: number
+  /** A merge compares this document with the heads of at most this many senders. */
+  readonly headsCheckedPerMerge: number
+  /** Sync sessions a peer opens with peers that connected since its last batch (catch-up after a restart or a heal). */
+  readonly syncFanout: number
+}
+
+/** Counters of one replica. */
+export interface ReplicaStats {
+  /** Automerge merges (one per merge interval with something to merge). */
+  merges: number
+  /** Changes and change bundles fed to those merges. */
+  chunksMerged: number
+  syncMessages: number
+  syncSessions: number
+  wantsSent: number
+  /** Changes refused by the guard (deletes, overwrites, anything but log inserts), and messages dropped for them. */
+  refusedChanges: number
+  /** Inputs that made Automerge throw (a bad sync message, a want it could not answer), dropped. */
+  badInputs: number
+}
+
+/** What a replica asks of its peer: the effects of its decisions, applied in order. */
+export interface ReplicaHost {
+  send(to: string, msg: PeerMessage): void
+  broadcast(msg: PeerMessage): void
+  /** Makes `chunk` (Automerge `saveIncremental` bytes) durable before anything sent after it. */
+  persist(chunk: Uint8Array): void
+  /** Record bytes that entered the document (from merges) or arrived alongside changes. */
+  learn(records: readonly unknown[]): void
+  /** `from` sent something hostile or broken (counted, and the node may penalise the sender). */
+  misbehaved(from: string, reason: string): void
+}
+
+interface Want {
+  seen: number
+  at: number
+  tries: number
+}
+
+/** Record bytes inserted into the log by a merge, from Automerge's patches. */
+function insertedRecords(patches: readonly Automerge.Patch[], into: unknown[]): void {
+  for (const p of patches) {
+    if (p.path[0] !== 'log') continue
+    if (p.action === 'insert') for (const v of p.values) into.push(v)
+  }
+}
+
+/** Bounds of the per-peer maps, whatever the senders do. */
+const MAX_TRACKED_PEERS = 1024
+const MAX_WANTS = 10_000
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024
+
+/**
+ * One peer's copy of the job table document and how it keeps it in step with the others:
+ * gossip push of its own changes (with their records), batched merges of what arrives,
+ * pulls by hash of changes it finds missing, and Automerge sync sessions to catch up.
+ *
+ * @remarks Sans-IO: time comes with every call, effects go to the `ReplicaHost`. A merge
+ * costs Automerge time in proportion to the document whatever it carries, so arrivals are
+ * merged together once per `mergeMs`. Decisions do not wait for merges: a pushed change
+ * carries its records, which the peer learns at once (they are signed facts; the change
+ * itself may wait in Automerge's queue for a dependency that was dropped). Every change
+ * passes the `ChangeGuard` before Automerge sees it: the log is append-only in fact, so a
+ * peer never forgets a verified record it held. Every input path is total: a message
+ * Automerge cannot use is dropped and counted, and the next good one still works.
+ */
+export class Replica {
+  doc: JobTable
+  readonly stats: ReplicaStats = {
+    merges: 0,
+    chunksMerged: 0,
+    syncMessages: 0,
+    syncSessions: 0,
+    wantsSent: 0,
+    refusedChanges: 0,
+    badInputs: 0,
+  }
+  private readonly host: ReplicaHost
+  private readonly init: ReplicaInit
+  private chunks: Uint8Array[] = []
+  private bytes = 0
+  private senders = new Set<string>()
+  private syncInbox: { from: string; data: Uint8Array }[] = []
+  private headsInbox = new Map<string, readonly string[]>()
+  private satisfied = new Map<string, string>()
+  private wants = new Map<string, Want>()
+  private syncStates = new Map<string, Automerge.SyncState>()
+  private syncBudget = new Map<string, number>()
+  /** Peers that connected since the last catch-up decision, and how many sessions may still be opened for them. */
+  private fresh = new Set<string>()
+  private freshSessions = 0
+  private freshAt = Number.NEGATIVE_INFINITY
+  private mergeDue = Number.POSITIVE_INFINITY
+  private syncedSince = false
+  private unsaved = false
+  /** Whether changes that arrived without their records may still enter the document. */
+  private recordless = true
+
+  /**
+   * @param stored - the chunks a document store loaded (a snapshot and incremental saves), oldest first
+   * @param actor - this incarnation's Automerge actor (fresh per process start)
+   */
+  constructor(host: ReplicaHost, init: ReplicaInit, actor: string, stored: readonly Uint8Array[] = []) {
+    this.host = host
+    this.init = init
+    let doc = createJobTable(actor)
+    for (const chunk of stored) {
+      try {
+        doc = Automerge.loadIncremental(doc, chunk)
+      } catch {
+        this.stats.badInputs++
+      }
+    }
+    // What was just loaded is durable already: the next incremental save starts after it.
+    Automerge.saveIncremental(doc)
+    this.doc = doc
+  }
+
+  heads(): string[] {
+    return Automerge.getHeads(this.doc)
+  }
+
+  /** When the next merge is due (ms), Infinity when nothing waits. */
+  get mergeAt(): number {
+    return this.mergeDue
+  }
+
+  /** Whether a sync session delivered something since this replica was created. */
+  get synced(): boolean {
+    return this.syncedSince
+  }
+
+  /** Whether merged changes wait to be persisted. */
+  get dirty(): boolean {
+    return this.unsaved
+  }
+
+  /** Sizes of the per-peer and per-change maps (they are bounded; tests and reports read them). */
+  sizes(): Record<string, number> {
+    return {
+      headsInbox: this.headsInbox.size,
+      satisfied: this.satisfied.size,
+      wants: this.wants.size,
+      syncStates: this.syncStates.size,
+      syncBudget: this.syncBudget.size,
+      fresh: this.fresh.size,
+      queuedChunks: this.chunks.length,
+    }
+  }
+
+  /** Handles one document message from `from`. */
+  receive(from: string, msg: PeerMessage, now: number): void {
+    switch (msg.type) {
+      case 'changes': {
+        for (const c of msg.changes) {
+          const verdict = checkChange(c)
+          if (!verdict.ok) {
+            this.stats.refusedChanges++
+            this.host.misbehaved(from, `refused change: ${verdict.reason}`)
+            return
+          }
+        }
+        if (this.bytes > MAX_QUEUED_BYTES) return
+        for (const c of msg.changes) this.queue(c)
+        this.senders.add(from)
+        this.noteHeads(from, msg.heads, now)
+        if (msg.records !== undefined) this.host.learn(msg.records)
+        else this.recordless = true
+        break
+      }
+      case 'heads':
+      case 'renew':
+      case 'heartbeat':
+        this.noteHeads(from, msg.heads, now)
+        break
+      case 'want': {
+        const changes = this.changesFor(msg.hashes, msg.have)
+        if (changes.length > 0) this.host.send(from, { type: 'changes', changes, heads: this.heads() })
+        return
+      }
+      case 'sync': {
+        let changes: Uint8Array[]
+        try {
+          changes = Automerge.decodeSyncMessage(msg.data).changes
+        } catch {
+          this.stats.badInputs++
+          this.host.misbehaved(from, 'undecodable sync message')
+          return
+        }
+        for (const c of changes) {
+          const verdict = checkChange(c)
+          if (!verdict.ok) {
+            this.stats.refusedChanges++
+            this.host.misbehaved(from, `refused change in sync message: ${verdict.reason}`)
+            return
+          }
+        }
+        if (this.syncInbox.length >= MAX_TRACKED_PEERS) return
+        // Its changes are merged with the rest; the message is answered after the merge.
+        for (const c of changes) this.queue(c)
+        this.senders.add(from)
+        this.syncInbox.push({ from, data: msg.data })
+        this.recordless = true
+        break
+      }
+    }
+    if (this.mergeDue === Number.POSITIVE_INFINITY) this.mergeDue = now + this.init.mergeMs
+  }
+
+  private noteHeads(from: string, heads: readonly string[], now: number): void {
+    if (this.fresh.has(from)) {
+      this.fresh.delete(from)
+      // A peer that just connected tells us its heads: if we lack any of it, we are the side
+      // that is behind (restarted, or on the quiet side of a partition), and we catch up
+      // through a sync session rather than pulling the gap one layer per round trip.
+      if (this.freshSessions > 0 && this.missingFrom(heads).length > 0) {
+        this.freshSessions--
+        this.startSync(from)
+      }
+    }
+    if (!this.headsInbox.has(from) && this.headsInbox.size >= MAX_TRACKED_PEERS) return
+    this.headsInbox.set(from, heads)
+    if (this.mergeDue === Number.POSITIVE_INFINITY) this.mergeDue = now + this.init.mergeMs
+  }
+
+  private missingFrom(heads: readonly string[]): string[] {
+    try {
+      return Automerge.getMissingDeps(this.doc, heads as string[])
+    } catch {
+      this.stats.badInputs++
+      return []
+    }
+  }
+
+  private queue(chunk: Uint8Array): void {
+    this.chunks.push(chunk)
+    this.bytes += chunk.length
+  }
+
+  /**
+   * What to send a peer that asks for `wanted` and has `have`: every change since the
+   * heads of `have` this peer knows (the gap behind the wanted changes, in one reply instead
+   * of one round trip per change), or only the wanted ones when that would be too much.
+   */
+  private changesFor(wanted: readonly string[], have: readonly string[]): Uint8Array[] {
+    try {
+      const backend = Automerge.getBackend(this.doc)
+      const known = have.filter((h) => backend.getChangeByHash(h) !== null)
+      if (known.length > 0) {
+        const since = Automerge.getChangesSince(this.doc, known)
+        if (since.length <= this.init.maxWantReply) return since
+      }
+      const out: Uint8Array[] = []
+      for (const h of wanted.slice(0, this.init.maxWantReply)) {
+        const c = backend.getChangeByHash(h)
+        if (c !== null) out.push(c)
+      }
+      return out
+    } catch {
+      this.stats.badInputs++
+      return []
+    }
+  }
+
+  /**
+   * Merges everything received since the last merge in one Automerge call, answers sync
+   * messages, then asks for what is still missing.
+   */
+  merge(now: number): void {
+    this.mergeDue = Number.POSITIVE_INFINITY
+    if (this.chunks.length > 0) {
+      const all = new Uint8Array(this.bytes)
+      let off = 0
+      for (const c of this.chunks) {
+        all.set(c, off)
+        off += c.length
+      }
+      this.stats.chunksMerged += this.chunks.length
+      this.chunks = []
+      this.bytes = 0
+      const inserted: unknown[] = []
+      try {
+        this.doc = Automerge.loadIncremental(this.doc, all, {
+          patchCallback: (patches) => insertedRecords(patches, inserted),
+        })
+      } catch {
+        this.stats.badInputs++
+      }
+      this.stats.merges++
+      this.unsaved = true
+      // Records pushed with their changes were learnt on arrival; only changes that came
+      // without them (answers to wants, sync sessions) teach something new.
+      if (inserted.length > 0 && this.recordless) this.host.learn(inserted)
+    }
+    const sync = this.syncInbox
+    this.syncInbox = []
+    for (const m of sync) this.onSync(m.from, m.data)
+    const senders = this.senders
+    this.senders = new Set()
+    const waiting = this.askForMissing(now, senders)
+    // Changes without records may still wait in Automerge's queue for a dependency.
+    if (waiting === 0) this.recordless = false
+  }
+
+  // ---- pulling what is missing ------------------------------------------------------------
+
+  /**
+   * Asks for changes this peer lacks (dropped or reordered pushes): whatever a sender's
+   * heads name that this document misses (including what changes waiting in Automerge's
+   * queue depend on, which the peers whose changes were just merged hold).
+   */
+  private askForMissing(now: number, senders: ReadonlySet<string>): number {
+    const waiting = this.missingFrom([])
+    if (this.headsInbox.size === 0 && waiting.length === 0) return 0
+    const mine = this.heads().join()
+    let asked = 0
+    // Heads tell much the same story whoever sends them: look at the latest few.
+    const recent = [...this.headsInbox].slice(-this.init.headsCheckedPerMerge)
+    for (const [from, heads] of recent) {
+      const key = heads.join()
+      if (key === mine || this.satisfied.get(from) === key) continue
+      const missing = this.missingFrom(heads)
+      if (missing.length === 0) {
+        if (this.satisfied.size >= MAX_TRACKED_PEERS) this.satisfied.clear()
+        this.satisfied.set(from, key)
+        continue
+      }
+      if (this.ask(from, missing, now)) asked++
+    }
+    this.headsInbox.clear()
+    if (waiting.length > 0 && asked === 0) for (const from of senders) if (this.ask(from, waiting, now)) break
+    if (this.wants.size > MAX_WANTS / 10)
+      for (const [h, w] of this.wants)
+        if (now - Math.max(w.seen, w.at) > 10 * this.init.wantRetryMs) this.wants.delete(h)
+    return waiting.length
+  }
+
+  /** Asks `from` for the hashes not asked for recently; after two failed asks, syncs with it instead. */
+  private ask(from: string, missing: readonly string[], now: number): boolean {
+    const ask: string[] = []
+    let escalate = false
+    for (const h of missing) {
+      const w = this.wants.get(h)
+      // A change first seen missing is probably still in flight: ask only if it stays missing.
+      if (w === undefined) {
+        if (this.wants.size < MAX_WANTS) this.wants.set(h, { seen: now, at: Number.NEGATIVE_INFINITY, tries: 0 })
+        continue
+      }
+      if (now - w.seen < this.init.wantDelayMs || now - w.at < this.init.wantRetryMs) continue
+      w.at = now
+      w.tries++
+      ask.push(h)
+      if (w.tries > 2) escalate = true
+    }
+    if (ask.length === 0) return false
+    if (escalate) {
+      for (const h of ask) (this.wants.get(h) as Want).tries = 0
+      this.startSync(from)
+      return true
+    }
+    this.stats.wantsSent++
+    this.host.send(from, { type: 'want', hashes: ask.slice(0, 1024), have: this.heads() })
+    return true
+  }
+
+  // ---- connections and sync sessions --------------------------------------------------------
+
+  /**
+   * Peers connected (a batch: after a restart, every peer; after a heal, those across it).
+   * Their sync states start over; the first heads each of them sends decide whether this
+   * peer is behind and opens a session (at most `syncFanout` per batch).
+   */
+  connected(peers: readonly string[], now: number): void {
+    for (const p of peers) {
+      this.resetSync(p)
+      if (this.fresh.size < MAX_TRACKED_PEERS) this.fresh.add(p)
+    }
+    // Connections that come together (a restart, a heal) are one batch.
+    if (now - this.freshAt > this.init.wantRetryMs) this.freshSessions = this.init.syncFanout
+    this.freshAt = now
+  }
+
+  /** A peer went away: forget everything kept about it. */
+  disconnected(peer: string): void {
+    this.syncStates.delete(peer)
+    this.syncBudget.delete(peer)
+    this.satisfied.delete(peer)
+    this.headsInbox.delete(peer)
+    this.fresh.delete(peer)
+  }
+
+  /** Opens an Automerge sync session with `other`. */
+  startSync(other: string): void {
+    const prev = this.syncStates.get(other)
+    // Reset: keep what both sides are known to share, forget messages in flight.
+    let state =
+      prev === undefined ? Automerge.initSyncState() : Automerge.decodeSyncState(Automerge.encodeSyncState(prev))
+    let msg: Uint8Array | null
+    ;[state, msg] = Automerge.generateSyncMessage(this.doc, state)
+    this.track(this.syncStates, other, state)
+    this.track(this.syncBudget, other, this.init.syncSessionMessages - 1)
+    this.stats.syncSessions++
+    if (msg !== null) {
+      this.stats.syncMessages++
+      this.host.send(other, { type: 'sync', data: msg })
+    }
+  }
+
+  private track<V>(map: Map<string, V>, key: string, value: V): void {
+    if (!map.has(key) && map.size >= MAX_TRACKED_PEERS) map.delete(map.keys().next().value as string)
+    map.set(key, value)
+  }
+
+  /** Forgets the in-flight part of the sync state with `other` (the connection dropped or came back). */
+  resetSync(other: string): void {
+    const prev = this.syncStates.get(other)
+    if (prev !== undefined) this.syncStates.set(other, Automerge.decodeSyncState(Automerge.encodeSyncState(prev)))
+  }
+
+  private onSync(from: string, data: Uint8Array): void {
+    let state = this.syncStates.get(from) ?? Automerge.initSyncState()
+    try {
+      const decoded = Automerge.decodeSyncMessage(data)
+      // The other side asks for specific changes: perhaps the message that carried them was
+      // lost. Automerge never sends a change twice in one session, so start over.
+      if (decoded.need.length > 0) state = Automerge.decodeSyncState(Automerge.encodeSyncState(state))
+      if (decoded.changes.length > 0) this.syncedSince = true
+      const inserted: unknown[] = []
+      ;[this.doc, state] = Automerge.receiveSyncMessage(this.doc, state, data, {
+        patchCallback: (patches) => insertedRecords(patches, inserted),
+      })
+      if (inserted.length > 0) {
+        this.unsaved = true
+        this.host.learn(inserted)
+      }
+    } catch {
+      // A message Automerge cannot use: drop it and start this session over next time.
+      this.stats.badInputs++
+      this.syncStates.delete(from)
+      this.syncBudget.delete(from)
+      this.host.misbehaved(from, 'sync message Automerge refused')
+      return
+    }
+    this.track(this.syncStates, from, state)
+    // In a busy fleet heads never stay equal, so a session would never end by itself: it
+    // closes the gap it was opened for in a few rounds, then gossip carries the rest.
+    const budget = this.syncBudget.get(from) ?? this.init.syncSessionMessages
+    if (budget <= 0) return
+    this.track(this.syncBudget, from, budget - 1)
+    let reply: Uint8Array | null
+    ;[state, reply] = Automerge.generateSyncMessage(this.doc, state)
+    this.syncStates.set(from, state)
+    if (reply !== null) {
+      this.stats.syncMessages++
+      this.host.send(from, { type: 'sync', data: reply })
+    }
+  }
+
+  // ---- writes and persistence ---------------------------------------------------------------
+
+  /**
+   * Appends records as one change, persists it (with whatever merged changes were not yet
+   * persisted), then pushes it with its records to every peer.
+   * @param time - the writer's clock, ms
+   */
+  write(records: readonly Uint8Array[], time: number): void {
+    if (records.length === 0) return
+    this.doc = appendRecords(this.doc, records, time)
+    this.persist()
+    const change = Automerge.getLastLocalChange(this.doc)
+    if (change === undefined) return
+    this.host.broadcast({ type: 'changes', changes: [change], heads: this.heads(), records })
+  }
+
+  /** Persists everything merged since the last persist (merged remote changes are persisted periodically). */
+  persist(): void {
+    const chunk = Automerge.saveIncremental(this.doc)
+    this.unsaved = false
+    if (chunk.length > 0) this.host.persist(chunk)
+  }
+
+  /** The whole document as one snapshot (it also counts as persisted: the store is compacted into it). */
+  snapshot(): Uint8Array {
+    this.unsaved = false
+    return Automerge.save(this.doc)
+  }
+
+  /** Anti-entropy: sends this peer's heads to `to`. */
+  beacon(to: string): void {
+    this.host.send(to, { type: 'heads', heads: this.heads() })
+  }
+}
