@@ -1,10 +1,17 @@
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { DocumentStoreIoError, DocumentStoreLockedError } from './errors.ts'
 import type { StoreFileSystem } from './store-file-system.ts'
 
 /** The lock file's name inside a store directory. */
 export const LOCK_FILE = 'LOCK'
+
+/**
+ * Lock files this process holds. A lock naming this process's pid is live only when listed here:
+ * otherwise it is a previous incarnation's that happened to run under the same pid (a container
+ * restarting its peer as pid 1 every time).
+ */
+const HELD = new Set<string>()
 
 /** Whether a process with this pid exists (a pid we may not signal still exists). */
 function processAlive(pid: number): boolean {
@@ -19,7 +26,8 @@ function processAlive(pid: number): boolean {
 /**
  * Takes the directory's lock file: the pid of this process, made visible complete and atomically
  * (written to a temp file, fsynced, then hard-linked as `LOCK`, which fails if the lock exists).
- * A lock whose pid is dead (or whose content is not a pid) is stale and taken over.
+ * A lock whose pid is dead (or whose content is not a pid, or is this process's pid while no store
+ * of this process holds it) is stale and taken over.
  *
  * @remarks Takeover removes the stale file then links again, so of two processes that start at
  * the same instant over one stale lock, both may unlink and one may then remove the other's
@@ -46,13 +54,15 @@ export async function acquireDirectoryLock(fs: StoreFileSystem, dir: string): Pr
     for (let attempt = 0; ; attempt++) {
       try {
         await fs.link(tmp, lock)
+        HELD.add(resolve(lock))
         return lock
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new DocumentStoreIoError(lock, 'take the lock', err)
       }
       const holder = await readLockPid(fs, lock)
       if (holder === 'gone') continue
-      if ((holder !== undefined && (holder === process.pid || processAlive(holder))) || attempt >= 3) {
+      const live = holder === process.pid ? HELD.has(resolve(lock)) : holder !== undefined && processAlive(holder)
+      if (live || attempt >= 3) {
         throw new DocumentStoreLockedError(lock, holder)
       }
       try {
@@ -83,6 +93,7 @@ async function readLockPid(fs: StoreFileSystem, lock: string): Promise<number | 
 
 /** Removes the lock file taken by {@link acquireDirectoryLock}. */
 export async function releaseDirectoryLock(fs: StoreFileSystem, lock: string): Promise<void> {
+  HELD.delete(resolve(lock))
   try {
     await fs.unlink(lock)
   } catch (err) {

@@ -113,8 +113,8 @@ function crashingFs(crashAt: (call: FsCall) => boolean): StoreFileSystem & { cra
   }
 }
 
-/** Resolves `true` when `p` settles within a few event-loop turns. */
-async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
+/** Waits (up to 20 s) until `fs` has crashed; returns whether `p` had settled by then (it must not have). */
+async function settledBeforeCrash(fs: { crashed: () => boolean }, p: Promise<unknown>): Promise<boolean> {
   let settled = false
   p.then(
     () => {
@@ -124,7 +124,10 @@ async function settlesSoon(p: Promise<unknown>): Promise<boolean> {
       settled = true
     },
   )
-  await new Promise((r) => setTimeout(r, 50))
+  const deadline = Date.now() + 20_000
+  while (!fs.crashed() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  assert.ok(fs.crashed(), 'the crash point was reached')
+  await new Promise((r) => setTimeout(r, 20))
   return settled
 }
 
@@ -228,8 +231,7 @@ describe('FileDocumentStore files', () => {
     await store.append(testChunk(1))
     await store.append(testChunk(2))
     const lost = store.append(testChunk(3))
-    assert.equal(await settlesSoon(lost), false, 'never acknowledged')
-    assert.ok(fs.crashed())
+    assert.equal(await settledBeforeCrash(fs, lost), false, 'never acknowledged')
     const temps = (await readdir(dir)).filter((n) => n.startsWith('.tmp-'))
     assert.equal(temps.length, 1)
     await abandon(dir)
@@ -339,8 +341,7 @@ describe('FileDocumentStore files', () => {
       armed = true
       // The snapshot stands for the old chunks (as Automerge.save of a doc made of them would).
       const snapshot = testChunk(1000, 300)
-      assert.equal(await settlesSoon(store.compact(snapshot)), false)
-      assert.ok(fs.crashed())
+      assert.equal(await settledBeforeCrash(fs, store.compact(snapshot)), false)
       await abandon(dir)
 
       const after = storeAt(t, dir)
@@ -395,7 +396,7 @@ describe('FileDocumentStore lock', () => {
     assert.equal((await readdir(dir)).includes('LOCK'), false)
   })
 
-  it('takes over a stale lock of a dead pid, or one holding no pid', async (t) => {
+  it('takes over a stale lock: a dead pid, no pid, or our pid held by no store of ours', async (t) => {
     const dir = await tempStoreDir(t)
     const seed = storeAt(t, dir)
     await seed.append(testChunk(1))
@@ -403,7 +404,8 @@ describe('FileDocumentStore lock', () => {
     const dead = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
     const deadPid = dead.pid!
     await new Promise((r) => dead.once('exit', r))
-    for (const content of [`${deadPid}\n`, '', 'not a pid']) {
+    // Our own pid with no store of ours holding it: a previous incarnation under a reused pid.
+    for (const content of [`${deadPid}\n`, '', 'not a pid', `${process.pid}\n`]) {
       await writeFile(join(dir, 'LOCK'), content)
       const store = storeAt(t, dir)
       assert.deepEqual(plain((await store.load()).chunks), [testChunk(1)])
