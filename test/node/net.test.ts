@@ -292,6 +292,81 @@ describe('FleetNet: misbehaving peers', () => {
   })
 })
 
+describe('FleetNet: limits', () => {
+  const key = swarmKey()
+  after(stopAll)
+
+  it('refuses a third inbound direct stream on one connection', async () => {
+    const a = await startNode({ swarmKey: key })
+    const greedy = await startNode({ swarmKey: key, bootstrap: a.addresses(), maxSyncStreamsPerConnection: 10 })
+    await waitFor('connected', () => a.connectedPeers().includes(greedy.peerId))
+    const target = peerIdFromString(a.peerId)
+    const streams = [
+      await greedy.libp2p.dialProtocol(target, a.protocol),
+      await greedy.libp2p.dialProtocol(target, a.protocol),
+    ]
+    for (const s of streams) s.send(encodeFrameHeader(1))
+    const third = await greedy.libp2p.dialProtocol(target, a.protocol).catch((err: Error) => err)
+    if (!(third instanceof Error)) {
+      try {
+        third.send(encodeFrameHeader(1))
+      } catch {
+        // already reset by a
+      }
+      await waitFor('the third stream refused', () => third.status !== 'open')
+    }
+    assert.ok(
+      streams.every((s) => s.status === 'open'),
+      'the first two stay open',
+    )
+    assert.equal(a.connectedPeers().includes(greedy.peerId), true)
+  })
+
+  it('a validator reject lowers the sender gossipsub score', async () => {
+    const a = await startNode({ swarmKey: key })
+    const sender = await startNode({ swarmKey: key, bootstrap: a.addresses() })
+    a.setGossipValidator(() => 'reject')
+    await waitFor('subscribed', () => subscribers(a) === 1 && subscribers(sender) === 1)
+    const pubsub = a.libp2p.services.pubsub as unknown as { getScore(peer: string): number }
+    sender.publish(numbered(1))
+    await waitFor('the reject', () => a.stats().rejected === 1)
+    // gossipsub caches a score for a second
+    await waitFor('a negative score', () => pubsub.getScore(sender.peerId) < 0, 3000)
+    assert.equal(a.stats().penalised, 1)
+    assert.equal(a.stats().gossipIn, 0)
+  })
+
+  it('drops and penalises direct messages over the inbound rate', async () => {
+    const a = await startNode({ swarmKey: key, inboundMessagesPerSecond: 5, inboundMessageBurst: 10 })
+    const chatty = await startNode({ swarmKey: key, bootstrap: a.addresses() })
+    await waitFor('connected', () => a.connectedPeers().includes(chatty.peerId))
+    const got = collect(a, 'message')
+    for (let i = 0; i < 40; i++) chatty.send(a.peerId, numbered(i))
+    await waitFor('all 40 handled', () => got.length + a.stats().dropped >= 40)
+    assert.ok(got.length >= 10 && got.length < 20, `delivered ${got.length}`)
+    assert.equal(a.stats().rateLimited, 40 - got.length)
+    assert.ok(a.stats().penalised >= 1)
+    assert.deepEqual(
+      got.slice(0, 10).map((m) => seq(m.bytes)),
+      Array.from({ length: 10 }, (_, i) => i),
+    )
+  })
+
+  it('bounds the send queue per peer: the overflow is dropped and counted, the rest arrives in order', async () => {
+    const a = await startNode({ swarmKey: key, maxQueuedMessagesPerPeer: 100 })
+    const b = await startNode({ swarmKey: key, bootstrap: a.addresses() })
+    await waitFor('connected', () => a.connectedPeers().includes(b.peerId))
+    const got = collect(b, 'message')
+    for (let i = 0; i < 150; i++) a.send(b.peerId, numbered(i))
+    assert.equal(a.stats().dropped, 50)
+    await waitFor('100 messages', () => got.length === 100)
+    assert.deepEqual(
+      got.map((m) => seq(m.bytes)),
+      Array.from({ length: 100 }, (_, i) => i),
+    )
+  })
+})
+
 describe('FleetNet: restarts', () => {
   after(stopAll)
 
