@@ -165,6 +165,53 @@ describe('FileDocumentStore files', () => {
     })
   })
 
+  it('names the path and code of an I/O error that makes the store unusable (injected EACCES)', async (t) => {
+    const dir = await tempStoreDir(t)
+    const denied = Object.assign(new Error('permission denied'), { code: 'EACCES' })
+    const fs: StoreFileSystem = { ...NODE_STORE_FILE_SYSTEM, readdir: () => Promise.reject(denied) }
+    const store = storeAt(t, dir, fs)
+    await assert.rejects(store.load(), (err: Error) => {
+      assert.ok(err instanceof DocumentStoreIoError)
+      assert.equal(err.code, 'EACCES')
+      assert.equal(err.path, dir)
+      assert.equal(err.message, `${dir}: cannot list the store directory: EACCES`)
+      return true
+    })
+  })
+
+  it('rejects the appends of a failed write (ENOSPC) with the path, removes its temp file and goes on', async (t) => {
+    const dir = await tempStoreDir(t)
+    let failNext = false
+    const full = Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+    const fs: StoreFileSystem = {
+      ...NODE_STORE_FILE_SYSTEM,
+      open: async (path, flags, mode) => {
+        const fh = await NODE_STORE_FILE_SYSTEM.open(path, flags, mode)
+        return {
+          writeFile: (d) => (failNext && basename(path).startsWith('.tmp-') ? Promise.reject(full) : fh.writeFile(d)),
+          sync: () => fh.sync(),
+          close: () => fh.close(),
+        }
+      },
+    }
+    const store = storeAt(t, dir, fs)
+    await store.append(testChunk(1))
+    failNext = true
+    await assert.rejects(store.append(testChunk(2)), (err: Error) => {
+      assert.ok(err instanceof DocumentStoreIoError && err.code === 'ENOSPC')
+      assert.ok(err.message.startsWith(join(dir, entryFileName('chunks', 2))))
+      return true
+    })
+    failNext = false
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('.tmp-')),
+      [],
+    )
+    await store.append(testChunk(3))
+    assert.deepEqual(store.size(), { bytes: sum(1, 3), entries: 2 })
+    assert.deepEqual(await store.load(), { chunks: [testChunk(1), testChunk(3)], skipped: 0 })
+  })
+
   it('fsyncs each entry before its rename and the directory before the append resolves', async (t) => {
     const dir = await tempStoreDir(t)
     const log: FsCall[] = []
