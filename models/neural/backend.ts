@@ -3,6 +3,8 @@ import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
+import { isOpenBlas, loadOpenBlas } from '../knn/index.ts'
+import { type BlasBackendName, registerBlasMatMul } from './blas-matmul.ts'
 import { registerFastConv1dFilterGradient } from './conv1d-grad.ts'
 import { registerFastTileGradient } from './tile-grad.ts'
 import { registerWasmConv2dFilterGrad } from './wasm-conv-grad.ts'
@@ -33,6 +35,35 @@ export interface NeuralBackend {
   readonly package: string
   /** Whether tensor ops run on a CUDA device. */
   readonly cuda: boolean
+  /**
+   * The OpenBLAS the matrix products run on (`OpenBLAS 0.3.21 SkylakeX, 2 threads`), or
+   * null when they are the backend's own kernels.
+   */
+  readonly blas: string | null
+  /** Whether training steps use `FusedAdam` (wasm and cpu) rather than `tf.train.adam`. */
+  readonly fusedAdam: boolean
+}
+
+/**
+ * Set to `0` to train with tfjs's own matMul kernels and `tf.train.adam` on the wasm and
+ * cpu backends, as before OpenBLAS kernels and the fused Adam existed (for comparisons).
+ */
+export const NEURAL_FAST_ENV = 'CIS490_NEURAL_FAST'
+
+function fastPathsOn(): boolean {
+  return process.env[NEURAL_FAST_ENV] !== '0'
+}
+
+/**
+ * Puts the backend's matrix products on OpenBLAS when it loads (see `registerBlasMatMul`),
+ * returning its description, or null when it does not load or {@link NEURAL_FAST_ENV} is `0`.
+ */
+function useBlas(backendName: BlasBackendName): string | null {
+  if (!fastPathsOn()) return null
+  const blas = loadOpenBlas()
+  if (!isOpenBlas(blas)) return null
+  registerBlasMatMul(backendName, blas)
+  return `OpenBLAS ${blas.config.split(' ')[1] ?? ''} ${blas.core}, ${blas.threads()} thread${blas.threads() === 1 ? '' : 's'}`
 }
 
 const require = createRequire(import.meta.url)
@@ -82,12 +113,24 @@ async function useWasm(): Promise<NeuralBackend> {
   registerWasmConv2dFilterGrad()
   registerWasmFastTransposedMatMul()
   registerWasmFastTile()
-  return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false }
+  return {
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    cuda: false,
+    blas: useBlas('wasm'),
+    fusedAdam: fastPathsOn(),
+  }
 }
 
 async function useCpu(): Promise<NeuralBackend> {
   if (!(await tf.setBackend('cpu'))) throw new Error('the tfjs cpu backend failed to initialise')
-  return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', cuda: false }
+  return {
+    name: 'cpu',
+    package: '@tensorflow/tfjs-backend-cpu',
+    cuda: false,
+    blas: useBlas('cpu'),
+    fusedAdam: fastPathsOn(),
+  }
 }
 
 /** Loads a native binding and switches to it; null when it is missing or registers elsewhere. */
@@ -102,7 +145,7 @@ async function tryTensorflow(pkg: string): Promise<NeuralBackend | null> {
   // A binding built against another tfjs-core registers in that copy's engine, not ours.
   if (tf.findBackendFactory('tensorflow') === null || !(await tf.setBackend('tensorflow'))) return null
   const backend = tf.backend() as unknown as { isUsingGpuDevice?: boolean }
-  return { name: 'tensorflow', package: pkg, cuda: backend.isUsingGpuDevice === true }
+  return { name: 'tensorflow', package: pkg, cuda: backend.isUsingGpuDevice === true, blas: null, fusedAdam: false }
 }
 
 /**

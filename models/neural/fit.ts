@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs'
 import { macroF1 } from '../metrics.ts'
 import type { BatchGatherer } from './batches.ts'
+import { FusedAdam } from './fused-adam.ts'
 import { predictClasses, yieldToEventLoop } from './predict.ts'
 import { deriveSeed, SeededRandom } from './prng.ts'
+import type { StorageBackendName } from './tensor-storage.ts'
 
 /** The training hypers every neural model shares. */
 export interface FitHyper {
@@ -26,6 +28,11 @@ export interface FitInput {
   readonly valLabels: Int32Array
   readonly classes: number
   readonly hyper: FitHyper
+  /**
+   * Step with {@link FusedAdam} on this backend (`wasm` or `cpu`) instead of
+   * `tf.train.adam`; null for tfjs's Adam.
+   */
+  readonly fusedAdam: StorageBackendName | null
   readonly progress: (line: string) => void
   readonly signal: AbortSignal
 }
@@ -41,6 +48,8 @@ export interface FitResult {
   readonly losses: number[]
   /** Seconds spent in training steps (validation excluded). */
   readonly trainSeconds: number
+  /** CPU seconds (user + system, all threads) of the process during the training steps. */
+  readonly trainCpuSeconds: number
   /** Training windows per second over all epochs. */
   readonly windowsPerSecond: number
 }
@@ -62,7 +71,7 @@ const EPSILON = 1e-7
  */
 export async function fitModel(input: FitInput): Promise<FitResult> {
   const { model, trainGatherer, trainRows, hyper, signal } = input
-  const optimizer = tf.train.adam(hyper.lr)
+  const optimizer = input.fusedAdam ? new FusedAdam(hyper.lr, input.fusedAdam) : tf.train.adam(hyper.lr)
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
   const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[]
   const shape = trainGatherer.inputShape
@@ -74,6 +83,7 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
   let bestF1 = -1
   let step = 0
   let trainMs = 0
+  let trainCpuUs = 0
   let epochsRun = 0
   const started = performance.now()
   try {
@@ -81,6 +91,7 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
       epochsRun = epoch
       rng.shuffle(order)
       const epochStart = performance.now()
+      const epochCpu = process.cpuUsage()
       let lossSum = tf.scalar(0)
       let loss: number
       try {
@@ -109,7 +120,9 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
       }
       losses.push(loss)
       const epochMs = performance.now() - epochStart
+      const cpu = process.cpuUsage(epochCpu)
       trainMs += epochMs
+      trainCpuUs += cpu.user + cpu.system
       const valPred = await predictClasses(model, input.predictGatherer, input.valRows, signal)
       const f1 = macroF1(input.valLabels, valPred, input.classes)
       if (f1 > bestF1) {
@@ -142,6 +155,7 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
     bestValMacroF1: Math.max(bestF1, 0),
     losses,
     trainSeconds: trainMs / 1000,
+    trainCpuSeconds: trainCpuUs / 1e6,
     windowsPerSecond: trainMs > 0 ? (order.length * epochsRun) / (trainMs / 1000) : 0,
   }
 }

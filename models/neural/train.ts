@@ -7,6 +7,7 @@ import { layersModelFiles } from './bundle-files.ts'
 import { fitModel } from './fit.ts'
 import { PREDICT_BATCH, predictClasses } from './predict.ts'
 import { neuralReadme } from './readme.ts'
+import { isStorageBackend } from './tensor-storage.ts'
 
 /**
  * Trains one of the five tfjs models (`ctx.job.model`: mlp, cnn, gru, lstm, transformer)
@@ -40,7 +41,7 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
   const inputShape = trainGatherer.inputShape
   const classes = data.classes.length
   ctx.progress(
-    `${name}: tfjs ${backend.name}${backend.cuda ? ' (CUDA)' : ''}, input [${inputShape.join(', ')}], ` +
+    `${name}: tfjs ${backend.name}${backend.cuda ? ' (CUDA)' : ''}${backend.blas ? ` (matMul on ${backend.blas})` : ''}, input [${inputShape.join(', ')}], ` +
       `${split.train.length} train / ${split.val.length} val / ${split.test.length} test windows`,
   )
   const model = buildNeuralModel(name, { inputShape, classes }, hyper)
@@ -56,6 +57,7 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
       valLabels,
       classes,
       hyper,
+      fusedAdam: backend.fusedAdam && isStorageBackend(backend.name) ? backend.name : null,
       progress: ctx.progress,
       signal: ctx.signal,
     })
@@ -77,11 +79,14 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
         backend: backend.name,
         backend_package: backend.package,
         cuda: backend.cuda,
+        blas: backend.blas,
+        optimizer: backend.fusedAdam ? 'fused adam' : 'tf.train.adam',
         tfjs_version: tf.version.tfjs,
         epochs_run: fit.epochsRun,
         best_epoch: fit.bestEpoch,
         train_losses: fit.losses,
         train_seconds: fit.trainSeconds,
+        train_cpu_seconds: fit.trainCpuSeconds,
         train_windows_per_s: fit.windowsPerSecond,
         predict_seconds: predictSeconds,
       },

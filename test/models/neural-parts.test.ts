@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
+import { isOpenBlas, loadOpenBlas } from '../../models/knn/index.ts'
 import { probeNeuralBackends, useNeuralBackend } from '../../models/neural/backend.ts'
 import { BatchGatherer } from '../../models/neural/batches.ts'
 import { deriveSeed, SeededRandom } from '../../models/neural/prng.ts'
@@ -283,8 +284,15 @@ describe('backends', () => {
 
   test('the default is wasm when no native binding is installed', async () => {
     const got = await useNeuralBackend()
-    if (probeNeuralBackends().tensorflowPackage === null)
-      assert.deepEqual(got, { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', cuda: false })
-    else assert.equal(got.name, 'tensorflow')
+    if (probeNeuralBackends().tensorflowPackage === null) {
+      const { name, package: pkg, cuda, fusedAdam } = got
+      assert.deepEqual(
+        { name, pkg, cuda, fusedAdam },
+        { name: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', cuda: false, fusedAdam: true },
+      )
+      // OpenBLAS is picked up when it loads, and named.
+      if (isOpenBlas(loadOpenBlas())) assert.match(got.blas ?? '', /^OpenBLAS \S+ \S+, \d+ threads?$/)
+      else assert.equal(got.blas, null)
+    } else assert.equal(got.name, 'tensorflow')
   })
 })
