@@ -176,8 +176,10 @@ export class FileDocumentStore implements DocumentStore {
   }
 
   async #drain(): Promise<void> {
-    // A macrotask's delay is not needed for batching: appends made while a write is under way
-    // queue up behind it and go together into the next file.
+    // One microtask's wait lets every append made in the same synchronous run share the first
+    // file; after that, appends made while a write is under way queue up behind it and go
+    // together into the next one. No timer: a lone append is written at once.
+    await undefined
     while (this.#queue.length > 0) {
       const op = this.#take()
       if (op.kind === 'append') {
