@@ -519,7 +519,7 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
         },
         connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
         connectionMonitor: { pingInterval: init.pingIntervalMs },
-        peerDiscovery: init.mdns ? [mdns({ serviceTag: `_cis490-${init.fleet.toLowerCase()}._udp.local` })] : [],
+        peerDiscovery: init.mdns ? [mdns({ serviceTag: mdnsServiceTag(init.fleet) })] : [],
         services: {
           identify: identify(),
           ping: ping(),
@@ -761,4 +761,9 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
 
 function dropUndefined<T extends object>(obj: T): Partial<T> {
   return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>
+}
+
+/** The fleet's own mDNS service name, so that other libp2p hosts on the LAN are not dialled. */
+function mdnsServiceTag(fleet: string): string {
+  return `_cis490-${fleet.toLowerCase().replace(/[^a-z0-9-]/g, '-')}._udp.local`
 }

@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKey } from '@libp2p/pnet'
 import pino from 'pino'
 import {
   BootstrapDialer,
   checkSwarmKey,
   encodeFrameHeader,
+  FleetNet,
+  type FleetNetInit,
+  FleetNetInitError,
   FrameDecoder,
   FrameError,
   PenaltyBox,
@@ -193,5 +198,30 @@ describe('BootstrapDialer', () => {
     t.mock.timers.tick(10_000)
     await flush()
     assert.equal(dials.length, 5, 'no dial after stop')
+  })
+})
+
+describe('FleetNet options', () => {
+  it('refuses bad options at start, naming the field, before opening anything', async () => {
+    const swarmKey = new Uint8Array(95)
+    generateKey(swarmKey)
+    const privateKey = await generateKeyPair('Ed25519')
+    const logger = pino({ level: 'silent' })
+    const base: FleetNetInit = { privateKey, swarmKey, fleet: 'lab', listen: ['/ip4/127.0.0.1/tcp/0'], mdns: false }
+    const cases: Array<[Partial<FleetNetInit>, RegExp]> = [
+      [{ fleet: 'a/b' }, /^fleet: /],
+      [{ fleet: '' }, /^fleet: /],
+      [{ bootstrap: ['/ip4/127.0.0.1/tcp/4490'] }, /^bootstrap: expected a multiaddr ending in \/p2p\//],
+      [{ listen: ['not a multiaddr'] }, /^listen: /],
+      [{ maxMessageBytes: 0 }, /^maxMessageBytes: expected a positive number/],
+      [{ penaltyThreshold: Number.NaN }, /^penaltyThreshold: /],
+      [{ maxMessageBytes: 1024, inboundByteBurst: 100 }, /^inboundByteBurst: /],
+    ]
+    for (const [patch, message] of cases) {
+      const net = new FleetNet({ logger }, { ...base, ...patch })
+      await assert.rejects(net.start(), (err: Error) => err instanceof FleetNetInitError && message.test(err.message))
+      assert.throws(() => net.libp2p, /not started/)
+      await net.stop()
+    }
   })
 })
