@@ -245,6 +245,26 @@ describe('FileDocumentStore files', () => {
     assert.deepEqual(plain((await store.load()).chunks), [testChunk(99, 64)])
   })
 
+  it('groups appends made together into one file, within maxBatchChunks and maxBatchBytes', async (t) => {
+    const dir = await tempStoreDir(t)
+    const store = storeAt(t, dir)
+    await Promise.all(Array.from({ length: 10 }, (_, i) => store.append(testChunk(i))))
+    assert.deepEqual((await readdir(dir)).sort(), ['0000000000000001.chunks', 'LOCK'])
+    await store.close()
+
+    const small = new FileDocumentStore(join(dir, 'small'), {}, { maxBatchChunks: 4, maxBatchBytes: 100 })
+    t.after(() => small.close())
+    const chunks = [...Array.from({ length: 10 }, (_, i) => testChunk(i, 10)), testChunk(10, 500), testChunk(11, 10)]
+    await Promise.all(chunks.map((c) => small.append(c)))
+    // 4 + 4 + 2 by count, the 500-byte chunk alone (over maxBatchBytes), then the last.
+    const files = (await readdir(join(dir, 'small'))).filter((n) => n.endsWith('.chunks')).sort()
+    assert.deepEqual(
+      files,
+      [1, 5, 9, 11, 12].map((seq) => entryFileName('chunks', seq)),
+    )
+    assert.deepEqual(plain((await small.load()).chunks), plain(chunks))
+  })
+
   it('resolves each grouped append only once the file holding it is durable', async (t) => {
     const dir = await tempStoreDir(t)
     const log: FsCall[] = []
