@@ -1,6 +1,5 @@
 import type { HostPolicy, JobId, JobSpec } from '../manifests/index.ts'
 import { jobId } from '../manifests/index.ts'
-import { MODELS } from '../models/registry/index.ts'
 import type { JobTable } from './job-table-doc.ts'
 import { recordsOf } from './job-table-doc.ts'
 import { decodeRecord, type JobRecord, OPERATOR_RECORD_TYPES, type RecordOf } from './records.ts'
@@ -26,9 +25,15 @@ export function isTerminal(status: JobStatus): boolean {
 export interface TrustConfig {
   /** Operator public key texts (`[fleet] operator_keys`). */
   readonly operatorKeys: ReadonlySet<string>
-  /** Per-host policies (`[hosts.*]`). */
-  readonly hosts?: Readonly<Record<string, HostPolicy>>
+  /** Per-host policies (`[hosts.*]`) by hostname. A Map: claims name any host, `constructor` included. */
+  readonly hosts?: ReadonlyMap<string, HostPolicy>
 }
+
+/**
+ * A job's spec as the table holds it: a manifest's `JobSpec`, except that the model may be
+ * one this version does not know (a newer peer's operator wrote it).
+ */
+export type TableJobSpec = JobSpec<string>
 
 /** What this peer observed of leases: renewals never enter the document. */
 export interface LocalView {
@@ -43,7 +48,7 @@ export interface LocalView {
 /** A job's state as every peer with the same document (and lease observations) derives it. */
 export interface DerivedJob {
   readonly id: JobId
-  readonly spec: JobSpec
+  readonly spec: TableJobSpec
   readonly status: JobStatus
   readonly generation: number
   /** The attempt this job is on (1-based); for failed jobs the last attempt used. */
@@ -85,12 +90,18 @@ export function winnerOf<T extends Pick<Claim, 'score' | 'by'>>(claims: readonly
 }
 
 /** Whether `host`'s policy and the job's constraints let the host run the job. */
-export function hostMayRun(spec: JobSpec, host: string, hosts?: Readonly<Record<string, HostPolicy>>): boolean {
+export function hostMayRun(
+  spec: Pick<TableJobSpec, 'allowed_hosts' | 'model'>,
+  host: string,
+  hosts?: ReadonlyMap<string, HostPolicy>,
+): boolean {
   if (spec.allowed_hosts.length > 0 && !spec.allowed_hosts.includes(host)) return false
-  const policy = hosts?.[host]
+  const policy = hosts?.get(host)
   if (policy === undefined) return true
-  if (policy.allow_jobs.length > 0 && !policy.allow_jobs.includes(spec.model)) return false
-  return !policy.deny_jobs.includes(spec.model)
+  const allow: readonly string[] = policy.allow_jobs
+  const deny: readonly string[] = policy.deny_jobs
+  if (allow.length > 0 && !allow.includes(spec.model)) return false
+  return !deny.includes(spec.model)
 }
 
 interface JobRecords {
@@ -126,17 +137,25 @@ function collect(records: Iterable<unknown>, trust: TrustConfig): Map<string, Jo
 // record object for the same bytes, so this cache is shared by all documents in a process.
 const specIds = new WeakMap<RecordOf<'spec'>, string | null>()
 
-/** The job id a spec record hashes to, or null when its hypers do not validate. */
+/**
+ * The job id a spec record hashes to (null if it cannot be hashed).
+ * @remarks Depends on the record alone, never on this version's model registry: peers of
+ * different versions must derive the same table.
+ */
 function specIdOf(s: RecordOf<'spec'>): string | null {
   let id = specIds.get(s)
   if (id === undefined) {
-    id = MODELS[s.spec.model].hyper.safeParse(s.spec.hyper).success ? jobId(s.spec) : null
+    try {
+      id = jobId(s.spec)
+    } catch {
+      id = null
+    }
     specIds.set(s, id)
   }
   return id
 }
 
-/** The valid spec of a job: its id must hash from its identity and its hypers must validate; newest wins. */
+/** The valid spec of a job: its id must hash from its identity; newest wins. */
 function pickSpec(id: string, specs: readonly RecordOf<'spec'>[]): RecordOf<'spec'> | undefined {
   let best: RecordOf<'spec'> | undefined
   for (const s of specs) {
@@ -216,7 +235,7 @@ function deriveOne(
   view: LocalView,
   trust: TrustConfig,
 ): DerivedJob {
-  const spec: JobSpec = { id, ...specRec.spec }
+  const spec: TableJobSpec = { id, ...specRec.spec }
   let generation = 0
   for (const r of records) if (r.t === 'requeue' && r.g > generation) generation = r.g
   const inGen = records.filter((r) => r.t !== 'requeue' && 'g' in r && r.g === generation)

@@ -28,7 +28,7 @@ export interface JobResult {
 export const MAX_ERROR_TEXT = 4000
 
 /** The spec body a manifest's job becomes (every `[[jobs]]` field, no id). */
-export function specRecord(job: JobSpec, now: number): UnsignedOf<'spec'> {
+export function specRecord(job: JobSpec<string>, now: number): UnsignedOf<'spec'> {
   const { id, ...spec } = job
   return { t: 'spec', j: id, at: now, spec }
 }

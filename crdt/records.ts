@@ -33,8 +33,39 @@ const gen = z.int().nonnegative()
 const round = z.int().positive()
 const base = { j: jobIdText, by: peerText, at: ms }
 
-/** The job spec as an operator wrote it by reloading a manifest (the `[[jobs]]` fields, no id). */
-const SpecBody = JobSchema.required()
+/** How deep a spec's `hyper` may nest (objects and arrays). */
+const MAX_HYPER_DEPTH = 8
+
+/** Whether `value` is JSON (finite numbers) nesting at most `depth` levels; iterative, never throws. */
+function isBoundedJson(value: unknown, depth: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]]
+  while (stack.length > 0) {
+    const [v, d] = stack.pop() as [unknown, number]
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return false
+      continue
+    }
+    if (typeof v !== 'object' || d >= depth) return false
+    const items = Array.isArray(v) ? v : Object.values(v)
+    for (const item of items) stack.push([item, d + 1])
+  }
+  return true
+}
+
+/** Any JSON object, at most `MAX_HYPER_DEPTH` deep; kept as it was parsed (never copied, so no key is lost). */
+const HyperJson = z.custom<Record<string, unknown>>(
+  (v) => v !== null && typeof v === 'object' && !Array.isArray(v) && isBoundedJson(v, MAX_HYPER_DEPTH),
+)
+
+/**
+ * The job spec as an operator wrote it by reloading a manifest (the `[[jobs]]` fields, no id).
+ * @remarks `model` and `hyper` are not checked against this version's registry: a spec
+ * written by a newer version (a new model, a new hyper-parameter) is valid here too, so
+ * every peer derives the same table whatever its version. The scheduler decides whether
+ * this host can run it (`ineligibility` says `unsupported` when it cannot).
+ */
+const SpecBody = JobSchema.extend({ model: z.string().min(1).max(64), hyper: HyperJson }).required()
 
 export const RecordSchema = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('spec'), ...base, spec: SpecBody }),

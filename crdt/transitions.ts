@@ -1,4 +1,4 @@
-import type { JobSpec, Manifest } from '../manifests/index.ts'
+import type { JobSpec } from '../manifests/index.ts'
 import type { DerivedJob } from './derive.ts'
 import { RequeueRunningError } from './errors.ts'
 import { appendRecords, type JobTable } from './job-table-doc.ts'
@@ -30,7 +30,7 @@ import type { Signer } from './signer.ts'
  */
 
 /** Whether a job's stored spec differs from the manifest's (constraints or priority changed). */
-function specChanged(current: DerivedJob['spec'], next: JobSpec): boolean {
+function specChanged(current: DerivedJob['spec'], next: JobSpec<string>): boolean {
   const { id: _a, ...a } = current
   const { id: _b, ...b } = next
   return JSON.stringify(a) !== JSON.stringify(b)
@@ -45,7 +45,7 @@ function specChanged(current: DerivedJob['spec'], next: JobSpec): boolean {
  */
 export function manifestRecords(
   operator: Signer,
-  manifest: Pick<Manifest, 'jobs'>,
+  manifest: { readonly jobs: readonly JobSpec<string>[] },
   existing: Iterable<DerivedJob>,
   now: number,
 ): { records: Uint8Array[]; added: number; updated: number } {

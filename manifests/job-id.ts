@@ -9,7 +9,9 @@ import type { JobId, JobIdentity } from './job-spec.ts'
  * explicitly and leaving it out give different ids only for `hyper` values, never for
  * the structural defaults.
  */
-export function canonicalJobIdentity(job: Partial<JobIdentity> & Pick<JobIdentity, 'model' | 'mode'>): string {
+export function canonicalJobIdentity(
+  job: Partial<JobIdentity<string>> & Pick<JobIdentity<string>, 'model' | 'mode'>,
+): string {
   const identity = {
     model: job.model,
     mode: job.mode,
@@ -24,7 +26,7 @@ export function canonicalJobIdentity(job: Partial<JobIdentity> & Pick<JobIdentit
 }
 
 /** The job id: sha256 hex of the canonical identity JSON. */
-export function jobId(job: Partial<JobIdentity> & Pick<JobIdentity, 'model' | 'mode'>): JobId {
+export function jobId(job: Partial<JobIdentity<string>> & Pick<JobIdentity<string>, 'model' | 'mode'>): JobId {
   return createHash('sha256').update(canonicalJobIdentity(job), 'utf8').digest('hex') as JobId
 }
 

@@ -9,9 +9,13 @@ export interface SplitSpec {
   val_frac?: number
 }
 
-/** The fields that make a job's identity (and so its id). */
-export interface JobIdentity {
-  model: ModelName
+/**
+ * The fields that make a job's identity (and so its id).
+ * @typeParam M - the model name's type: a `ModelName` in a loaded manifest; any string in
+ *   a job derived from the table, which may name a model of a newer version.
+ */
+export interface JobIdentity<M extends string = ModelName> {
+  model: M
   mode: string
   hyper: Record<string, unknown>
   split: SplitSpec
@@ -31,7 +35,7 @@ export interface JobConstraints {
 }
 
 /** One `[[jobs]]` table, validated, with its id. `hyper` is as written (no defaults). */
-export interface JobSpec extends JobIdentity, JobConstraints {
+export interface JobSpec<M extends string = ModelName> extends JobIdentity<M>, JobConstraints {
   id: JobId
 }
 
@@ -55,7 +59,8 @@ export interface FleetConfig {
 export interface Manifest {
   file: string
   fleet: FleetConfig
-  hosts: Record<string, HostPolicy>
+  /** `[hosts.NAME]` policies by hostname (a Map: hostnames such as `constructor` are plain keys). */
+  hosts: ReadonlyMap<string, HostPolicy>
   jobs: JobSpec[]
 }
 

@@ -84,7 +84,7 @@ export function parseManifest(text: string, file: string): Manifest {
     jobs.push(job)
   })
 
-  const hosts: Record<string, HostPolicy> = top.data.hosts
+  const hosts: ReadonlyMap<string, HostPolicy> = new Map(Object.entries(top.data.hosts))
   return { file, fleet: top.data.fleet, hosts, jobs }
 }
 

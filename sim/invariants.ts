@@ -1,5 +1,12 @@
 import * as Automerge from '@automerge/automerge'
-import { type DerivedJob, type DerivedTable, decodeRecord, hostMayRun, isTerminal, type JobTable } from '../crdt/index.ts'
+import {
+  type DerivedJob,
+  type DerivedTable,
+  decodeRecord,
+  hostMayRun,
+  isTerminal,
+  type JobTable,
+} from '../crdt/index.ts'
 import type { HostPolicy, JobSpec } from '../manifests/index.ts'
 import { type HostCapability, mayRun, type RoundRef, type SchedulerAction } from '../node/index.ts'
 import type { SimNetwork } from './network.ts'
@@ -62,7 +69,7 @@ export interface CheckerStats {
   completeRecords: number
 }
 
-function constraintsKey(spec: Omit<JobSpec, 'id'>): string {
+function constraintsKey(spec: Omit<JobSpec<string>, 'id'>): string {
   return JSON.stringify([
     spec.model,
     spec.mode,
@@ -100,7 +107,7 @@ export class InvariantChecker {
   }
   private readonly network: SimNetwork<Uint8Array>
   private readonly trace: Trace
-  private readonly policies: Readonly<Record<string, HostPolicy>>
+  private readonly policies: ReadonlyMap<string, HostPolicy>
   private readonly graceMs: number
   private readonly maxViolations: number
   private readonly legitSpecs = new Map<string, Set<string>>()
@@ -115,7 +122,7 @@ export class InvariantChecker {
   constructor(init: {
     network: SimNetwork<Uint8Array>
     trace: Trace
-    policies: Readonly<Record<string, HostPolicy>>
+    policies: ReadonlyMap<string, HostPolicy>
     graceMs: number
     maxViolations?: number
   }) {
@@ -228,7 +235,7 @@ export class InvariantChecker {
     if (attempt > this.stats.maxAttemptSeen) this.stats.maxAttemptSeen = attempt
     const running = (this.runsByPeer.get(peer.index) ?? 0) + 1
     this.runsByPeer.set(peer.index, running)
-    const limit = this.policies[cap.hostname]?.max_concurrent ?? 1
+    const limit = this.policies.get(cap.hostname)?.max_concurrent ?? 1
     if (running > limit)
       this.violate(7, now, `p${peer.index} (${cap.hostname}) runs ${running} jobs, max_concurrent ${limit}`, ref.job)
     const key = `${ref.job}/${ref.generation}`
@@ -302,7 +309,12 @@ export class InvariantChecker {
   }
 
   /** A peer records a result. Invariant 5: never for a generation it already sees completed. */
-  onCompleteWritten(peer: CheckedPeer, a: SchedulerAction & { type: 'complete' }, bytes: Uint8Array, now: number): void {
+  onCompleteWritten(
+    peer: CheckedPeer,
+    a: SchedulerAction & { type: 'complete' },
+    bytes: Uint8Array,
+    now: number,
+  ): void {
     this.stats.completeRecords++
     const job = peer.table.get(a.job)
     if (job !== undefined && job.status === 'completed' && job.generation === a.generation)

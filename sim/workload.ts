@@ -14,7 +14,7 @@ export interface SimHost {
 export interface Workload {
   readonly hosts: readonly SimHost[]
   /** `[hosts.*]` policies, shared by every peer's trust config. */
-  readonly policies: Readonly<Record<string, HostPolicy>>
+  readonly policies: ReadonlyMap<string, HostPolicy>
   /** Every job of the run, in manifest order. */
   readonly jobs: readonly JobSpec[]
   /** How many of `jobs` the first manifest load holds; the rest come with a reload. */
@@ -33,9 +33,9 @@ export function hostName(i: number): string {
  * more, and at least one without), various RAM and cores, a few without XGBoost or
  * TensorFlow.js, and host policies with allow/deny lists and `max_concurrent` 1-3.
  */
-function makeHosts(n: number, rng: Prng): { hosts: SimHost[]; policies: Record<string, HostPolicy> } {
+function makeHosts(n: number, rng: Prng): { hosts: SimHost[]; policies: Map<string, HostPolicy> } {
   const hosts: SimHost[] = []
-  const policies: Record<string, HostPolicy> = {}
+  const policies = new Map<string, HostPolicy>()
   for (let i = 0; i < n; i++) {
     let cuda = rng.chance(0.3)
     if (n >= 2 && i === 0) cuda = true
@@ -55,7 +55,7 @@ function makeHosts(n: number, rng: Prng): { hosts: SimHost[]; policies: Record<s
     const p = rng.next()
     if (p < 0.15) policy.allow_jobs = rng.shuffled(MODEL_NAMES).slice(0, 3 + rng.int(4))
     else if (p < 0.4) policy.deny_jobs = rng.shuffled(MODEL_NAMES).slice(0, 1 + rng.int(2))
-    policies[capability.hostname] = policy
+    policies.set(capability.hostname, policy)
   }
   return { hosts, policies }
 }
@@ -85,7 +85,7 @@ function makeJob(index: number, rng: Prng, hosts: readonly SimHost[]): Omit<JobS
 }
 
 /** The spec with its id. */
-export function withId(body: Omit<JobSpec, 'id'>): JobSpec {
+export function withId<M extends string = JobSpec['model']>(body: Omit<JobSpec<M>, 'id'>): JobSpec<M> {
   return { id: jobId(body), ...body }
 }
 

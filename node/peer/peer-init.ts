@@ -49,6 +49,8 @@ export const DEFAULT_PEER_INIT: Readonly<PeerInit> = {
   lapseStaggerMs: 5000,
   /** @default 1 (a host policy's `max_concurrent` wins) */
   maxConcurrent: 1,
+  /** @default 30000 */
+  pruneMs: 30_000,
   /** @default 100 */
   decideMs: 100,
   /** @default 10000 */

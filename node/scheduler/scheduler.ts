@@ -1,4 +1,12 @@
-import type { DerivedJob } from '../../crdt/index.ts'
+import {
+  claimRecord,
+  completeRecord,
+  type DerivedJob,
+  failRecord,
+  lapseRecord,
+  releaseRecord,
+  startRecord,
+} from '../../crdt/index.ts'
 import type { HostPolicy, JobId } from '../../manifests/index.ts'
 import type { Decision, RoundRef, RunOutcome, SchedulerAction, StopReason } from './actions.ts'
 import { STOP_REASONS } from './actions.ts'
@@ -35,6 +43,22 @@ export interface SchedulerInit {
    * @default 1
    */
   maxConcurrent?: number
+  /**
+   * How often `decide` forgets what it kept about jobs, generations and rounds that are
+   * gone, finished or superseded (back-offs, written records, rendezvous ranks).
+   * @default 30000
+   */
+  pruneMs?: number
+}
+
+/** The sizes of the scheduler's maps (for leak checks after long runs). */
+export interface SchedulerSizes {
+  readonly claims: number
+  readonly runs: number
+  readonly backoffs: number
+  readonly lapseDue: number
+  readonly written: number
+  readonly order: number
 }
 
 /** The scheduler's defaults, sized for the default 30 s lease. */
@@ -45,6 +69,7 @@ export const DEFAULT_SCHEDULER_INIT: Readonly<Required<SchedulerInit>> = {
   backoffMaxMs: 60_000,
   lapseStaggerMs: 5000,
   maxConcurrent: 1,
+  pruneMs: 30_000,
 }
 
 /** What the scheduler needs of its host; no clock, no sockets: time comes with each call. */
@@ -53,7 +78,7 @@ export interface SchedulerComponents {
   readonly peerId: string
   readonly capability: HostCapability
   /** The fleet's host policies (`[hosts.*]`), as in the `TrustConfig`. */
-  readonly hosts?: Readonly<Record<string, HostPolicy>>
+  readonly hosts?: ReadonlyMap<string, HostPolicy>
   /** Uniform in [0, 1): seeded in the simulator, any good source on a real host. */
   readonly random: () => number
 }
@@ -81,6 +106,8 @@ function rendezvous(peer: string, job: string): number {
   return h >>> 0
 }
 
+const isFinished = (j: DerivedJob) => j.status === 'completed' || j.status === 'failed' || j.status === 'cancelled'
+
 const minWake = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b))
 
 /**
@@ -98,7 +125,7 @@ const minWake = (a: number | null, b: number | null) => (a === null ? b : b === 
 export class Scheduler {
   private readonly me: string
   private readonly cap: HostCapability
-  private readonly hosts: Readonly<Record<string, HostPolicy>> | undefined
+  private readonly hosts: ReadonlyMap<string, HostPolicy> | undefined
   private readonly random: () => number
   private readonly opts: Readonly<Required<SchedulerInit>>
   private readonly maxConcurrent: number
@@ -111,6 +138,7 @@ export class Scheduler {
   private readonly order = new Map<string, number>()
   private readonly eligible = new WeakMap<DerivedJob, boolean>()
   private lastRenewAt: number | null = null
+  private nextPruneAt: number | null = null
 
   constructor(components: SchedulerComponents, init: SchedulerInit = {}) {
     this.me = components.peerId
@@ -118,7 +146,19 @@ export class Scheduler {
     this.hosts = components.hosts
     this.random = components.random
     this.opts = { ...DEFAULT_SCHEDULER_INIT, ...init }
-    this.maxConcurrent = this.hosts?.[this.cap.hostname]?.max_concurrent ?? this.opts.maxConcurrent
+    this.maxConcurrent = this.hosts?.get(this.cap.hostname)?.max_concurrent ?? this.opts.maxConcurrent
+  }
+
+  /** The sizes of the scheduler's maps: each is bounded by live jobs, not by history. */
+  sizes(): SchedulerSizes {
+    return {
+      claims: this.claims.size,
+      runs: this.runs.size,
+      backoffs: this.backoffs.size,
+      lapseDue: this.lapseDue.size,
+      written: this.written.size,
+      order: this.order.size,
+    }
   }
 
   /** Runs this peer believes it is training. */
@@ -139,6 +179,10 @@ export class Scheduler {
   decide(table: JobTableView, now: number, opts: { mayClaim?: boolean } = {}): Decision {
     const actions: SchedulerAction[] = []
     let wake: number | null = null
+    if (this.nextPruneAt === null || now >= this.nextPruneAt) {
+      this.prune(table, now)
+      this.nextPruneAt = now + this.opts.pruneMs
+    }
     wake = minWake(wake, this.settleClaims(table, now, actions))
     this.checkRuns(table, actions)
     this.releaseOrphans(table, now, actions)
@@ -165,25 +209,16 @@ export class Scheduler {
     this.written.add(`${ref.job}/${ref.generation}/${ref.round}/${this.me}`)
     const job = table.get(ref.job)
     if (job === undefined || job.generation !== ref.generation) return []
-    const base = { j: ref.job, at: now, g: ref.generation, r: ref.round }
+    const round = { id: ref.job, generation: ref.generation, round: ref.round }
     if (outcome.ok) {
       if (job.status === 'completed' || job.status === 'cancelled') return []
-      const record = {
-        t: 'complete' as const,
-        ...base,
-        bundle: outcome.bundle,
-        val: outcome.valMacroF1,
-        test: outcome.testMacroF1,
-        fit_s: outcome.fitSeconds,
-        host: this.cap.hostname,
-      }
-      return [{ type: 'complete', ...ref, record }]
+      const result = { ...outcome, host: this.cap.hostname }
+      return [{ type: 'complete', ...ref, record: completeRecord(round, result, now) }]
     }
     this.backOff(ref.job, now)
     if (job.round !== ref.round || job.owner !== this.me || (job.status !== 'running' && job.status !== 'claimed'))
       return []
-    const error = outcome.error.length > 4000 ? `${outcome.error.slice(0, 3997)}...` : outcome.error
-    return [{ type: 'fail', ...ref, record: { t: 'fail', ...base, error } }]
+    return [{ type: 'fail', ...ref, record: failRecord(round, outcome.error, now) }]
   }
 
   /** Gives back every claim and run (graceful shutdown): release records, no attempt used. */
@@ -193,7 +228,11 @@ export class Scheduler {
       const ref = { job: c.job, generation: c.generation, round: c.round }
       this.written.add(`${c.job}/${c.generation}/${c.round}/${this.me}`)
       if (this.runs.has(c.job)) out.push({ type: 'stop', ...ref, reason: STOP_REASONS.superseded })
-      out.push({ type: 'release', ...ref, record: { t: 'release', j: c.job, at: now, g: c.generation, r: c.round } })
+      out.push({
+        type: 'release',
+        ...ref,
+        record: releaseRecord({ id: c.job, generation: c.generation, round: c.round }, now),
+      })
     }
     this.claims.clear()
     this.runs.clear()
@@ -234,7 +273,7 @@ export class Scheduler {
         type: 'start',
         ...ref,
         attempt: c.attempt,
-        record: { t: 'start', j: c.job, at: now, g: c.generation, r: c.round },
+        record: startRecord({ id: c.job, generation: c.generation, round: c.round }, now),
       })
     }
     return wake
@@ -257,11 +296,10 @@ export class Scheduler {
       if (this.written.has(key)) continue
       this.written.add(key)
       const ref = { job: job.id, generation: job.generation, round: job.round }
-      const base = { j: job.id, at: now, g: job.generation, r: job.round }
       if (job.status === 'running') {
-        actions.push({ type: 'fail', ...ref, record: { t: 'fail', ...base, error: 'interrupted: the host restarted' } })
+        actions.push({ type: 'fail', ...ref, record: failRecord(job, 'interrupted: the host restarted', now) })
       } else {
-        actions.push({ type: 'release', ...ref, record: { t: 'release', ...base } })
+        actions.push({ type: 'release', ...ref, record: releaseRecord(job, now) })
       }
     }
   }
@@ -300,14 +338,7 @@ export class Scheduler {
         continue
       }
       this.written.add(key)
-      const record = {
-        t: 'lapse' as const,
-        j: job.id,
-        at: now,
-        g: recorded.generation,
-        r: recorded.round,
-        owner: recorded.owner,
-      }
+      const record = lapseRecord(recorded, recorded.owner, now)
       actions.push({
         type: 'lapse',
         job: job.id,
@@ -382,19 +413,36 @@ export class Scheduler {
         type: 'claim',
         ...ref,
         score,
-        record: {
-          t: 'claim',
-          j: job.id,
-          at: now,
-          g: job.generation,
-          r: job.nextRound,
-          score,
-          host: this.cap.hostname,
-        },
+        record: claimRecord(job, job.nextRound, { score, host: this.cap.hostname }, now),
       })
       wake = minWake(wake, now + this.opts.settleMs)
     }
     return wake
+  }
+
+  /**
+   * Forgets what no longer matters: records asked for rounds that are no longer their
+   * job's current, owned or lapsed round; back-offs of finished or unknown jobs and those
+   * expired for longer than `backoffMaxMs` (the loss count starts again); ranks of jobs
+   * that are not pending. `lapseDue` is kept to the live lapses by `recordLapses` itself.
+   */
+  private prune(table: JobTableView, now: number): void {
+    const lapsed = new Set<string>()
+    for (const { job, recorded } of table.lapsed())
+      lapsed.add(`${job.id}/${recorded.generation}/${recorded.round}/${recorded.owner}`)
+    for (const key of this.written) {
+      const [id, g, r, owner] = key.split('/')
+      const job = table.get(id)
+      const current = job !== undefined && job.generation === Number(g) && job.round === Number(r)
+      const owned = current && (job.status === 'claimed' || job.status === 'running') && job.owner === owner
+      if (!owned && !lapsed.has(key) && !this.claims.has(id as JobId) && !this.runs.has(id as JobId))
+        this.written.delete(key)
+    }
+    for (const [id, b] of this.backoffs) {
+      const job = table.get(id)
+      if (job === undefined || isFinished(job) || now > b.until + this.opts.backoffMaxMs) this.backoffs.delete(id)
+    }
+    for (const id of this.order.keys()) if (table.get(id)?.status !== 'pending') this.order.delete(id)
   }
 
   private backOff(job: JobId, now: number): void {

@@ -221,7 +221,7 @@ describe('deriveJobs', async () => {
     assert.equal(one(doc).owner, p2.id)
     const denyKnn = {
       operatorKeys: trust.operatorKeys,
-      hosts: { 'gpu-box': { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 } },
+      hosts: new Map([['gpu-box', { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 }]]),
     }
     assert.equal(deriveJobs(doc, freshView(1000), denyKnn)[0].status, 'pending')
   })

@@ -24,7 +24,19 @@ describe('manifest loading', () => {
     const prio = Object.fromEntries(m.jobs.map((j) => [j.model, j.priority]))
     assert.deepEqual([prio.gbt, prio.knn, prio.knn_semi, prio.mlp], [100, 95, 85, 80])
     for (const seq of ['cnn', 'gru', 'lstm', 'transformer']) assert.ok(prio[seq] < 80)
-    assert.deepEqual(m.hosts['elliott-thinkpad'].allow_jobs, ['gbt', 'knn', 'knn_semi', 'mlp'])
+    assert.deepEqual(m.hosts.get('elliott-thinkpad')?.allow_jobs, ['gbt', 'knn', 'knn_semi', 'mlp'])
+  })
+
+  it('keeps host policies in a Map: a host named like an Object property is an ordinary key', () => {
+    const m = parseManifest(
+      `${FLEET}[hosts.constructor]\nmax_concurrent = 2\n[hosts.toString]\ndeny_jobs = ["gbt"]\n`,
+      'h.toml',
+    )
+    assert.ok(m.hosts instanceof Map)
+    assert.equal(m.hosts.get('constructor')?.max_concurrent, 2)
+    assert.deepEqual(m.hosts.get('toString')?.deny_jobs, ['gbt'])
+    assert.equal(m.hosts.get('hasOwnProperty'), undefined)
+    assert.equal(m.hosts.size, 2)
   })
 
   it('fills defaults and computes ids from the identity as written', () => {

@@ -92,7 +92,7 @@ describe('ineligibility', () => {
     assert.equal(ineligibility(host(), job('model = "knn"\nallowed_hosts = ["h2"]')), 'allowed_hosts')
     assert.equal(ineligibility(host({ runtimes: ['tfjs'] }), job('model = "gbt"')), 'runtime:xgboost')
     assert.equal(ineligibility(host({ runtimes: ['xgboost'] }), job('model = "lstm"')), 'runtime:tfjs')
-    const policy = { h1: { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 } }
+    const policy = new Map([['h1', { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 }]])
     assert.equal(ineligibility(host(), job('model = "knn"'), policy), 'host_policy')
     assert.equal(ineligibility(host(), job('model = "knn_semi"'), policy), null)
     assert.ok(mayRun(host({ runtimes: [] }), job('model = "knn"')), 'knn needs no runtime')

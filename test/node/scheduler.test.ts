@@ -60,7 +60,7 @@ class World {
   readonly trust: TrustConfig
   private readonly leases = new Map<string, LeaseTable>()
 
-  constructor(op: Signer, jobs: JobSpec[], hosts: Record<string, HostPolicy> = {}) {
+  constructor(op: Signer, jobs: JobSpec[], hosts: ReadonlyMap<string, HostPolicy> = new Map()) {
     this.trust = { operatorKeys: new Set([op.id]), hosts }
     this.doc = appendRecords(createJobTable(), manifestRecords(op, { jobs }, [], 0).records, 0)
   }
@@ -178,7 +178,9 @@ describe('Scheduler', async () => {
         const text = c.hosts === undefined ? '' : `[hosts.h1]\n${c.hosts}`
         const jobs = manifest([c.job], text)
         const hosts =
-          c.hosts === undefined ? {} : parseManifest(`[fleet]\nname = "t"\ndataset = "d"\n${text}`, 'h.toml').hosts
+          c.hosts === undefined
+            ? new Map()
+            : parseManifest(`[fleet]\nname = "t"\ndataset = "d"\n${text}`, 'h.toml').hosts
         const world = new World(op, jobs, hosts)
         const d = new Peer(world, s1, { ...c.cap, hostname: 'h1' }).decide(0)
         assert.equal(ofType(d.actions, 'claim').length, c.ok ? 1 : 0)

@@ -43,7 +43,7 @@ describe('the invariant checker has teeth', async () => {
     const checker = new InvariantChecker({
       network,
       trace: new Trace(),
-      policies: { h0: { allow_jobs: [], deny_jobs: [], max_concurrent: 1 } },
+      policies: new Map([['h0', { allow_jobs: [], deny_jobs: [], max_concurrent: 1 }]]),
       graceMs: 1000,
     })
     const peer = (index: number, cap: HostCapability = { ...CPU, hostname: `h${index}`, cuda: true, vram_gib: 8 }) =>
