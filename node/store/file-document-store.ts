@@ -89,6 +89,8 @@ export class FileDocumentStore implements DocumentStore {
   #bytes = 0
   #entries = 0
   #unreportedSkips = 0
+  /** What `open()` scanned, kept for the load that usually follows it. */
+  #openedScan: Uint8Array[] | undefined
 
   /**
    * @param dir - the store's directory; created (mode 0700) on the first call if missing.
@@ -226,7 +228,10 @@ export class FileDocumentStore implements DocumentStore {
 
   async #load(signal: AbortSignal | undefined, report: boolean): Promise<StoredDocument> {
     await this.#ensureOpen()
-    const chunks = await this.#scan(signal)
+    // `open()` then `load()` (a peer's start) reads the directory once: nothing can change it in
+    // between but this store's own writes, which drop the kept result.
+    const chunks = this.#openedScan ?? (await this.#scan(signal))
+    this.#openedScan = report ? undefined : chunks
     const skipped = this.#unreportedSkips
     // `skipped` counts what scans found since the last load reported, so an `open()` or a first
     // append (which scan too) does not hide corrupt entries from the load that follows.
@@ -235,6 +240,7 @@ export class FileDocumentStore implements DocumentStore {
   }
 
   async #appendBatch(chunks: Uint8Array[]): Promise<void> {
+    this.#openedScan = undefined
     await this.#ensureOpen()
     if (this.#nextSeq === undefined) await this.#scan(undefined)
     const seq = this.#nextSeq!
@@ -247,6 +253,7 @@ export class FileDocumentStore implements DocumentStore {
   }
 
   async #compact(snapshot: Uint8Array): Promise<void> {
+    this.#openedScan = undefined
     await this.#ensureOpen()
     if (this.#nextSeq === undefined) await this.#scan(undefined)
     const seq = this.#nextSeq!

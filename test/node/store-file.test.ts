@@ -350,6 +350,32 @@ describe('FileDocumentStore files', () => {
     assert.deepEqual(await storeAt(t, dir).load(), { chunks: [testChunk(1), testChunk(2)], skipped: 0 })
   })
 
+  it('open() then load() reads each entry once; a write in between makes load read again', async (t) => {
+    const dir = await tempStoreDir(t)
+    const seed = storeAt(t, dir)
+    await seed.append(testChunk(1))
+    await seed.compact(testChunk(2))
+    await seed.append(testChunk(3))
+    await seed.close()
+    const reads: string[] = []
+    const fs: StoreFileSystem = {
+      ...NODE_STORE_FILE_SYSTEM,
+      readFile: (p) => {
+        reads.push(basename(p))
+        return NODE_STORE_FILE_SYSTEM.readFile(p)
+      },
+    }
+    const store = storeAt(t, dir, fs)
+    await store.open()
+    await store.open()
+    assert.deepEqual(plain((await store.load()).chunks), [testChunk(2), testChunk(3)])
+    assert.equal(reads.filter((n) => n.endsWith('.snapshot')).length, 1)
+    await store.open()
+    await store.append(testChunk(4))
+    assert.deepEqual(plain((await store.load()).chunks), [testChunk(2), testChunk(3), testChunk(4)])
+    assert.equal(reads.filter((n) => n.endsWith('.snapshot')).length, 3)
+  })
+
   it('reports skipped entries found by an open() or a first append to the next load', async (t) => {
     const dir = await tempStoreDir(t)
     const store = storeAt(t, dir)
