@@ -8,6 +8,7 @@
 export * from './bundle/index.ts'
 export * from './dataset/index.ts'
 export { type ClassificationMetrics, classificationMetrics, confusionMatrix, macroF1 } from './metrics.ts'
+export { checkOutputLocation, OutputPathError } from './output-path.ts'
 export * from './registry/index.ts'
 export {
   DEFAULT_VAL_FRAC,
@@ -20,8 +21,10 @@ export {
 } from './split.ts'
 export {
   assertSplitUsable,
+  checkTrainRequest,
   OutputExistsError,
   runTrainJob,
+  TrainInputError,
   type TrainJobDeps,
   type TrainJobRequest,
   type TrainJobResult,

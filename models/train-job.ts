@@ -1,20 +1,38 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { cpus, hostname } from 'node:os'
-import { basename, dirname, join, resolve } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import type { WritableStorage } from 'ipfs-unixfs-importer'
 import type { JobSpec } from '../manifests/index.ts'
-import { assembleBundle, type BundleSplit, importBundle, writeBundleFiles } from './bundle/index.ts'
+import {
+  assembleBundle,
+  BUNDLE_FORMAT,
+  BUNDLE_JSON_FILE,
+  type BundleSplit,
+  importBundle,
+  writeBundleFiles,
+} from './bundle/index.ts'
 import { DatasetError, loadDataset } from './dataset/index.ts'
+import { checkOutputLocation } from './output-path.ts'
 import { MODELS, type ModelName, resolveHyper } from './registry/index.ts'
 import { DEFAULT_VAL_FRAC, fitScaler, splitRows } from './split.ts'
 import { loadTrainer } from './trainers.ts'
 import type { Dataset, Split, TrainedModel, Trainer } from './types.ts'
 
-/** `--out` exists and `force` was not given. */
+/** `--out` exists and `force` was not given, or `force` cannot replace what is there. */
 export class OutputExistsError extends Error {
   override name = 'OutputExistsError'
+}
+
+/**
+ * A train request that cannot run as given (an unknown backend, a dataset directory that
+ * is missing or not a directory): found before any work starts.
+ * @remarks The message names the input (`--backend`, `--data`).
+ */
+export class TrainInputError extends Error {
+  override name = 'TrainInputError'
 }
 
 /** What to train and where. */
@@ -79,10 +97,8 @@ export async function runTrainJob(req: TrainJobRequest, deps: TrainJobDeps = {})
   const progress = deps.progress ?? (() => {})
   const signal = deps.signal ?? new AbortController().signal
   const { job } = req
-  const out = resolve(req.outDir)
-  await checkOutput(out, req.force === true)
+  const { out, hyper } = await checkTrainRequest(req)
   await removeStaleTemps(out)
-  const hyper = resolveHyper(job.model, job.hyper)
 
   signal.throwIfAborted()
   const data = await loadDataset(req.dataDir, job.mode, { signal, progress })
@@ -194,13 +210,98 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   })
 }
 
-async function checkOutput(out: string, force: boolean): Promise<void> {
+/**
+ * Checks everything about a train request that can be checked before the work starts, so
+ * that bad input fails in a second rather than after a full training run: the hypers,
+ * `outDir` (creatable; when it exists, only `force` over an empty directory or an earlier
+ * bundle may replace it, never a file or another directory), `dataDir` (a directory
+ * holding dataset.toml) and `backend` (a known tfjs backend, installed when it is
+ * `tensorflow` and the model runs on tfjs).
+ * @returns the absolute `outDir` and the hypers with defaults filled.
+ * @throws OutputPathError, OutputExistsError, TrainInputError, or the hyper schema's ZodError.
+ */
+export async function checkTrainRequest(
+  req: TrainJobRequest,
+): Promise<{ out: string; hyper: Record<string, unknown> }> {
+  const hyper = resolveHyper(req.job.model, req.job.hyper)
+  await checkBackend(req.job.model, req.backend)
+  checkDataDir(req.dataDir)
+  const out = checkOutputLocation(req.outDir, '--out')
+  checkExistingOutput(out, req.force === true)
+  return { out, hyper }
+}
+
+function checkDataDir(dir: string): void {
+  if (dir.trim() === '') throw new TrainInputError('--data "": expected a dataset directory, got an empty string')
+  let isDir: boolean
   try {
-    await stat(out)
+    isDir = statSync(dir).isDirectory()
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    throw new TrainInputError(
+      `--data ${dir}: ${code === 'ENOENT' || code === 'ENOTDIR' ? 'no such directory' : `cannot read it (${code})`}`,
+    )
+  }
+  if (!isDir)
+    throw new TrainInputError(`--data ${dir}: is a file; expected a dataset directory (dataset.toml + data files)`)
+  let tomlIsFile = false
+  try {
+    tomlIsFile = statSync(join(dir, 'dataset.toml')).isFile()
+  } catch {
+    // reported below
+  }
+  if (!tomlIsFile)
+    throw new TrainInputError(
+      `--data ${dir}: not a dataset directory: it has no dataset.toml (make one with \`cis490-node dataset synth\`)`,
+    )
+}
+
+async function checkBackend(model: ModelName, backend: string | undefined): Promise<void> {
+  if (backend === undefined) return
+  // backend.ts loads tfjs: only when a backend is named (the neural trainer loads it anyway).
+  const { NEURAL_BACKENDS, probeNeuralBackends, TENSORFLOW_PACKAGES } = await import('./neural/backend.ts')
+  if (!(NEURAL_BACKENDS as readonly string[]).includes(backend))
+    throw new TrainInputError(
+      `--backend ${JSON.stringify(backend)}: unknown tfjs backend; use one of ${NEURAL_BACKENDS.join(', ')}`,
+    )
+  if (backend === 'tensorflow' && MODELS[model].runtime === 'tfjs' && probeNeuralBackends().tensorflowPackage === null)
+    throw new TrainInputError(
+      `--backend tensorflow: needs ${TENSORFLOW_PACKAGES.join(' or ')} installed next to this package; use --backend wasm`,
+    )
+}
+
+/** What may stand at `out`: nothing, or with `force` an empty directory or a bundle. */
+function checkExistingOutput(out: string, force: boolean): void {
+  let st: ReturnType<typeof statSync>
+  try {
+    st = statSync(out)
   } catch {
     return
   }
+  if (!st.isDirectory())
+    throw new OutputExistsError(`--out ${out}: is a file; refusing to replace it (give a new directory path)`)
   if (!force) throw new OutputExistsError(`${out} exists; choose another --out or pass --force to replace it`)
+  if (isEmptyDir(out) || isBundleDir(out)) return
+  throw new OutputExistsError(
+    `--out ${out}: a directory that is not a bundle; --force only replaces an earlier bundle or an empty directory`,
+  )
+}
+
+function isEmptyDir(dir: string): boolean {
+  try {
+    return readdirSync(dir).length === 0
+  } catch {
+    return false
+  }
+}
+
+function isBundleDir(dir: string): boolean {
+  try {
+    const meta = JSON.parse(readFileSync(join(dir, BUNDLE_JSON_FILE), 'utf8')) as { format?: unknown }
+    return meta.format === BUNDLE_FORMAT
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { MemoryBlockstore } from 'blockstore-core/memory'
+import { ZodError } from 'zod'
 import { type JobSpec, loadJobFile } from '../../manifests/index.ts'
 import { importBundle } from '../../models/bundle/index.ts'
 import { DatasetError, loadDataset } from '../../models/dataset/index.ts'
+import { OutputPathError } from '../../models/output-path.ts'
 import { fitScaler, splitRows } from '../../models/split.ts'
-import { OutputExistsError, runTrainJob } from '../../models/train-job.ts'
+import { OutputExistsError, runTrainJob, TrainInputError, type TrainJobRequest } from '../../models/train-job.ts'
 import type { TrainContext, Trainer } from '../../models/types.ts'
 import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
 
@@ -121,16 +123,72 @@ describe('runTrainJob', () => {
     assert.deepEqual(temps(), [])
   })
 
-  it('refuses an existing --out unless forced, then replaces it', async () => {
+  it('refuses an existing --out unless forced, then replaces it (only an earlier bundle or an empty dir)', async () => {
     const out = join(root, 'exists')
     mkdirSync(out)
-    writeFileSync(join(out, 'old.txt'), 'old')
+    await runTrainJob({ job: knnJob(), dataDir, outDir: out, force: true }, { trainer: majorityTrainer() })
     await assert.rejects(
       runTrainJob({ job: knnJob(), dataDir, outDir: out }, { trainer: majorityTrainer() }),
       OutputExistsError,
     )
+    writeFileSync(join(out, 'model.json'), 'older')
     await runTrainJob({ job: knnJob(), dataDir, outDir: out, force: true }, { trainer: majorityTrainer() })
     assert.deepEqual(readdirSync(out).sort(), ['README.md', 'bundle.json', 'model.json', 'scaler.json'])
+    assert.notEqual(readFileSync(join(out, 'model.json'), 'utf8'), 'older')
+    assert.deepEqual(temps(), [])
+  })
+
+  it('never replaces a file or a directory that is not a bundle, even with force', async () => {
+    const mine = join(root, 'mine')
+    mkdirSync(mine)
+    writeFileSync(join(mine, 'thesis.tex'), 'precious')
+    const file = join(root, 'notes.txt')
+    writeFileSync(file, 'precious')
+    let trained = false
+    const trainer: Trainer = async (ctx) => {
+      trained = true
+      return majorityTrainer()(ctx)
+    }
+    await assert.rejects(
+      runTrainJob({ job: knnJob(), dataDir, outDir: mine, force: true }, { trainer }),
+      (err: unknown) => err instanceof OutputExistsError && /mine: a directory that is not a bundle/.test(err.message),
+    )
+    await assert.rejects(
+      runTrainJob({ job: knnJob(), dataDir, outDir: file, force: true }, { trainer }),
+      (err: unknown) => err instanceof OutputExistsError && /notes\.txt: is a file/.test(err.message),
+    )
+    assert.equal(trained, false)
+    assert.equal(readFileSync(join(mine, 'thesis.tex'), 'utf8'), 'precious')
+    assert.equal(readFileSync(file, 'utf8'), 'precious')
+  })
+
+  it('checks --out, --data and --backend before loading or training anything', async () => {
+    let trained = false
+    const trainer: Trainer = async (ctx) => {
+      trained = true
+      return majorityTrainer()(ctx)
+    }
+    const file = join(root, 'a-file')
+    writeFileSync(file, 'x')
+    const refuses = (req: Partial<TrainJobRequest>, cls: new (...a: never[]) => Error, re: RegExp) =>
+      assert.rejects(
+        runTrainJob({ job: knnJob(), dataDir, outDir: join(root, `never${n++}`), ...req }, { trainer }),
+        (err: unknown) => err instanceof cls && re.test(err.message),
+      )
+    await refuses({ outDir: join(file, 'out') }, OutputPathError, /a-file is a file, not a directory/)
+    await refuses({ outDir: join(file, 'deeper', 'out') }, OutputPathError, /a-file is a file, not a directory/)
+    await refuses({ outDir: '/proc/cis490-out' }, OutputPathError, /cannot create anything in \/proc/)
+    await refuses({ outDir: '' }, OutputPathError, /expected a path, got an empty string/)
+    await refuses({ dataDir: join(root, 'no-data') }, TrainInputError, /--data .*no-data: no such directory/)
+    await refuses({ dataDir: file }, TrainInputError, /--data .*a-file: is a file/)
+    await refuses({ dataDir: root }, TrainInputError, /no dataset\.toml/)
+    await refuses(
+      { backend: 'bogus' },
+      TrainInputError,
+      /--backend "bogus": unknown tfjs backend; use one of wasm, cpu/,
+    )
+    await refuses({ job: { ...knnJob(), hyper: { k: 0 } } }, ZodError, /k/)
+    assert.equal(trained, false)
     assert.deepEqual(temps(), [])
   })
 
