@@ -1,13 +1,13 @@
-import { Command, CommanderError } from 'commander'
-import { ManifestError } from '../manifests/index.ts'
+import { Command } from 'commander'
 import { registerDatasetCommands } from './commands/dataset.ts'
 import { registerJobsCommands } from './commands/jobs.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerManifestCommands } from './commands/manifest.ts'
 import { registerOpsCommands } from './commands/ops.ts'
 import { registerSimCommand } from './commands/sim.ts'
+import { registerStartCommand } from './commands/start.ts'
 import { registerTrainCommand } from './commands/train.ts'
-import { EXIT, RunError, UsageError } from './errors.ts'
+import { EXIT, reportError } from './errors.ts'
 
 /** Builds the `cis490-node` command tree. */
 export function buildProgram(): Command {
@@ -20,27 +20,15 @@ export function buildProgram(): Command {
   registerDatasetCommands(program)
   registerTrainCommand(program)
   registerSimCommand(program)
+  registerStartCommand(program)
   registerJobsCommands(program)
   registerOpsCommands(program)
   return program
 }
 
-/** Maps an error to the contract's exit code, printing it on stderr. */
+/** Maps an error to the contract's exit code, printing it on stderr (see `reportError`). */
 export function exitCodeFor(err: unknown): number {
-  if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.ok
-    return EXIT.usage
-  }
-  if (err instanceof UsageError || err instanceof ManifestError) {
-    process.stderr.write(`error: ${err.message}\n`)
-    return EXIT.usage
-  }
-  if (err instanceof RunError) {
-    process.stderr.write(`error: ${err.message}\n`)
-    return EXIT.failed
-  }
-  process.stderr.write(`error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
-  return EXIT.failed
+  return reportError(err)
 }
 
 /** Runs the CLI with `argv` (as `process.argv`) and returns the exit code. */

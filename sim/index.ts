@@ -1,7 +1,7 @@
 export type { Fault, SimConfig, SimOptions } from './config.ts'
 export { DEFAULT_SIM_CONFIG, defaultDurationS, FAULTS, parseFaults } from './config.ts'
 export { EventQueue } from './event-queue.ts'
-export type { CheckerStats, InvariantNumber, Violation } from './invariants.ts'
+export type { CheckedPeer, CheckerStats, InvariantNumber, Violation } from './invariants.ts'
 export { INVARIANTS, InvariantChecker } from './invariants.ts'
 export { SimNetwork } from './network.ts'
 export type { SimPeer } from './peer.ts'

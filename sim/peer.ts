@@ -127,7 +127,8 @@ export class SimPeer implements CheckedPeer {
           wrote: (a, bytes) => {
             const at = this.env.now()
             if (a.type === 'complete') this.env.checker.onCompleteWritten(this, a, bytes, at)
-            if (a.type !== 'renew') this.env.trace.add({ at, peer: this.index, kind: a.type, job: a.job, detail: describe(a) })
+            if (a.type !== 'renew')
+              this.env.trace.add({ at, peer: this.index, kind: a.type, job: a.job, detail: describe(a) })
           },
           stopped: (ref, reason) =>
             this.env.trace.add({

@@ -371,6 +371,8 @@ class Simulation implements FaultTarget {
     const total = this.workload.jobs.length
     for (const p of this.nodes) {
       if (!p.up || p.activeRuns > 0) return false
+      // As of now: records may have arrived since the peer's last decision.
+      p.core.jobs()
       const t = p.table
       if (t.jobCount < total || t.pending().length > 0 || t.activeCount > 0) return false
       for (const _ of t.lapsed()) return false
@@ -413,6 +415,7 @@ class Simulation implements FaultTarget {
     const now = this.queue.now
     if (this.phase === 'faults') this.goQuiet(now)
     const ids = this.workload.jobs.map((j) => j.id as string)
+    for (const p of this.nodes) if (p.up) p.core.jobs()
     const converged = this.checker.final(this.nodes, ids, now)
     const table = this.nodes[0].table
     let completed = 0

@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize'
 import {
-  DerivedTable,
   type DerivedJob,
+  DerivedTable,
   decodeRecord,
   encodeRecord,
   type JobTable,
@@ -77,6 +77,12 @@ export interface PeerComponents {
   /** Applies effects in order (synchronously in the simulator, through a serial queue in the node). */
   readonly effects: (effects: readonly PeerEffect[]) => void
   readonly observer?: PeerObserver
+  /**
+   * Whether this peer may claim jobs at all (false: it has no way to train, e.g. no dataset
+   * here; it still holds, serves and spreads the table).
+   * @default true
+   */
+  readonly canTrain?: boolean
   /** What heartbeats say besides the capability. */
   readonly status?: { readonly store: boolean; readonly version: string }
 }
@@ -288,7 +294,11 @@ export class PeerCore {
     // Tell it who we are and our heads at once (its replica decides from them whether it
     // is behind), and which rounds we hold: across a healed partition two peers may be
     // training the same job, and the next renewal may be seconds away.
-    this.out.push({ type: 'send', to: peer, msg: { type: 'heartbeat', status: this.status(), heads: this.replica.heads() } })
+    this.out.push({
+      type: 'send',
+      to: peer,
+      msg: { type: 'heartbeat', status: this.status(), heads: this.replica.heads() },
+    })
     const leases = [...this.scheduler.claiming, ...this.scheduler.running]
     if (leases.length > 0) this.renew(leases, peer)
     this.flush()
@@ -325,7 +335,10 @@ export class PeerCore {
     }
     if (now >= this.heartbeatAt) {
       this.heartbeatAt = now + this.init.heartbeatMs
-      this.out.push({ type: 'broadcast', msg: { type: 'heartbeat', status: this.status(), heads: this.replica.heads() } })
+      this.out.push({
+        type: 'broadcast',
+        msg: { type: 'heartbeat', status: this.status(), heads: this.replica.heads() },
+      })
       this.pruneKnown(now)
     }
     if (now >= this.persistAt) {
@@ -356,27 +369,10 @@ export class PeerCore {
     // Judge against the table as of now (records may have arrived since the last decision).
     if (this.table.stale) this.refresh(now)
     records.forEach((bytes, index) => {
-      const v = decodeRecord(bytes)
-      if (v === null) return rejected.push({ index, reason: 'not a well-formed record with a valid signature' })
-      const r = v.record
-      if (!OPERATOR_RECORD_TYPES.has(r.t)) return rejected.push({ index, reason: `a ${r.t} record is not an operator command` })
-      if (!this.c.trust.operatorKeys.has(r.by))
-        return rejected.push({ index, reason: `signed by ${r.by}, which is not an operator key of this fleet` })
-      if (this.table.hasRecord(r.j, v.key)) return unchanged++
-      const job = this.table.get(r.j)
-      if (r.t === 'spec') {
-        if (job !== undefined && sameSpec(job.spec, r.spec)) return unchanged++
-      } else if (job === undefined) {
-        return rejected.push({ index, reason: `unknown job ${r.j.slice(0, 12)}` })
-      } else if (r.t === 'cancel') {
-        if (r.g !== job.generation) return rejected.push({ index, reason: `job ${r.j.slice(0, 12)} is in generation ${job.generation}, not ${r.g}` })
-        if (job.status === 'cancelled') return unchanged++
-      } else if (r.t === 'requeue') {
-        if (r.g !== job.generation + 1) return rejected.push({ index, reason: `job ${r.j.slice(0, 12)} is in generation ${job.generation}: a requeue names ${job.generation + 1}` })
-        if ((job.status === 'running' || job.status === 'claimed') && !r.force)
-          return rejected.push({ index, reason: `job ${r.j.slice(0, 12)} is ${job.status}: requeue it with --force to abandon the current run` })
-      }
-      accepted.push(bytes)
+      const verdict = this.judge(bytes)
+      if (verdict === 'accept') accepted.push(bytes)
+      else if (verdict === 'unchanged') unchanged++
+      else rejected.push({ index, reason: verdict })
     })
     if (accepted.length > 0) {
       this.table.add(accepted)
@@ -386,6 +382,31 @@ export class PeerCore {
       this.flush()
     }
     return { accepted: accepted.length, unchanged, rejected }
+  }
+
+  /** Whether a submitted operator record is appended, changes nothing, or is refused (the reason). */
+  private judge(bytes: Uint8Array): 'accept' | 'unchanged' | string {
+    const v = decodeRecord(bytes)
+    if (v === null) return 'not a well-formed record with a valid signature'
+    const r = v.record
+    if (!OPERATOR_RECORD_TYPES.has(r.t)) return `a ${r.t} record is not an operator command`
+    if (!this.c.trust.operatorKeys.has(r.by)) return `signed by ${r.by}, which is not an operator key of this fleet`
+    if (this.table.hasRecord(r.j, v.key)) return 'unchanged'
+    const job = this.table.get(r.j)
+    const name = r.j.slice(0, 12)
+    if (r.t === 'spec') return job !== undefined && sameSpec(job.spec, r.spec) ? 'unchanged' : 'accept'
+    if (job === undefined) return `unknown job ${name}`
+    if (r.t === 'cancel') {
+      if (r.g !== job.generation) return `job ${name} is in generation ${job.generation}, not ${r.g}`
+      return job.status === 'cancelled' ? 'unchanged' : 'accept'
+    }
+    if (r.t === 'requeue') {
+      if (r.g !== job.generation + 1)
+        return `job ${name} is in generation ${job.generation}: a requeue names ${job.generation + 1}`
+      if ((job.status === 'running' || job.status === 'claimed') && !r.force)
+        return `job ${name} is ${job.status}: requeue it with --force to abandon the current run`
+    }
+    return 'accept'
   }
 
   /**
@@ -472,16 +493,17 @@ export class PeerCore {
   private decide(now: number): void {
     this.refresh(now)
     const actions: SchedulerAction[] = []
-    for (const e of this.exits) for (const a of this.scheduler.runExited(this.table, e.ref, e.outcome, now)) actions.push(a)
+    for (const e of this.exits)
+      for (const a of this.scheduler.runExited(this.table, e.ref, e.outcome, now)) actions.push(a)
     this.exits = []
-    const mayClaim = now >= this.catchUpUntil || this.replica.synced
+    const mayClaim = this.c.canTrain !== false && (now >= this.catchUpUntil || this.replica.synced)
     const decision = this.scheduler.decide(this.table, now, { mayClaim })
     for (const a of decision.actions) actions.push(a)
     this.execute(actions, now)
     let wake = decision.wakeAt ?? Number.POSITIVE_INFINITY
     const deadline = this.table.nextDeadline()
     if (deadline !== undefined) wake = Math.min(wake, deadline + 1)
-    if (!mayClaim) wake = Math.min(wake, this.catchUpUntil)
+    if (!mayClaim && now < this.catchUpUntil) wake = Math.min(wake, this.catchUpUntil)
     this.decideAt = Math.max(now + 1, wake)
     if (this.table.stale) this.decideAt = Math.min(this.decideAt, now + 1)
   }

@@ -18,7 +18,14 @@ import {
 } from '../../node/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 
-const CAP: HostCapability = { hostname: 'box', cuda: false, vram_gib: 0, ram_gib: 16, cores: 4, runtimes: ['xgboost', 'tfjs'] }
+const CAP: HostCapability = {
+  hostname: 'box',
+  cuda: false,
+  vram_gib: 0,
+  ram_gib: 16,
+  cores: 4,
+  runtimes: ['xgboost', 'tfjs'],
+}
 const INIT: PeerInit = { ...DEFAULT_PEER_INIT, settleMs: 1000, decideMs: 10 }
 
 /** One core with a manual clock; its effects are kept in order. */
@@ -38,7 +45,10 @@ function makeCore(signer: Signer, operator: Signer, stored: Uint8Array[] = [], s
       signer,
       capability: CAP,
       trust: { operatorKeys: new Set([operator.id]) },
-      actor: Buffer.from(`${signer.id.slice(-8)}${start}`).toString('hex').slice(0, 32).padEnd(32, '0'),
+      actor: Buffer.from(`${signer.id.slice(-8)}${start}`)
+        .toString('hex')
+        .slice(0, 32)
+        .padEnd(32, '0'),
       effects: (batch) => {
         for (const e of batch) {
           effects.push(e)
@@ -84,7 +94,10 @@ describe('PeerCore', async () => {
     assert.ok(start > 0, `a run started: ${all}`)
     const before = all.slice(0, start)
     assert.equal(before.at(-1) === 'broadcast:renew' || before.at(-1) === 'broadcast:changes', true)
-    assert.ok(before.lastIndexOf('persist') > before.lastIndexOf('start-run'), 'the start record is durable before the run')
+    assert.ok(
+      before.lastIndexOf('persist') > before.lastIndexOf('start-run'),
+      'the start record is durable before the run',
+    )
     assert.equal(core.activeRuns, 1)
   })
 
@@ -147,7 +160,10 @@ describe('PeerCore', async () => {
       ['stop-run', 'persist'],
       'stop the run, persist the release, then push it',
     )
-    assert.ok(core.jobs().every((j) => j.status === 'pending'), 'released jobs are pending again')
+    assert.ok(
+      core.jobs().every((j) => j.status === 'pending'),
+      'released jobs are pending again',
+    )
     // A new incarnation from the persisted chunks sees the same table, and waits for catch-up before claiming.
     const next = makeCore(me, op, [...persisted], clock.t + 1000)
     assert.equal(recordsOf(next.core.doc).length, recordsOf(core.doc).length)

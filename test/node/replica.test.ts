@@ -33,7 +33,8 @@ class Fleet {
     const host: ReplicaHost = {
       send: (to, msg) => this.wire.push({ from: id, to, bytes: encodeMessage(msg) }),
       broadcast: (msg) => {
-        for (const to of this.replicas.keys()) if (to !== id) this.wire.push({ from: id, to, bytes: encodeMessage(msg) })
+        for (const to of this.replicas.keys())
+          if (to !== id) this.wire.push({ from: id, to, bytes: encodeMessage(msg) })
       },
       persist: (chunk) => chunks.push(chunk),
       learn: (records) => this.learned.set(id, (this.learned.get(id) ?? 0) + records.length),
@@ -269,7 +270,14 @@ describe('the wire codec', () => {
       {
         type: 'heartbeat',
         status: {
-          capability: { hostname: 'h', cuda: true, vram_gib: 8, ram_gib: 16.5, cores: 4, runtimes: ['xgboost', 'tfjs'] },
+          capability: {
+            hostname: 'h',
+            cuda: true,
+            vram_gib: 8,
+            ram_gib: 16.5,
+            cores: 4,
+            runtimes: ['xgboost', 'tfjs'],
+          },
           running: ['b'.repeat(64)],
           store: true,
           version: '0.1.0',
@@ -298,6 +306,7 @@ describe('the wire codec', () => {
         heads: [],
       },
     ]
-    for (const m of bad) assert.equal(decodeMessage(encodeMessage(m as PeerMessage)), null, JSON.stringify(m).slice(0, 80))
+    for (const m of bad)
+      assert.equal(decodeMessage(encodeMessage(m as PeerMessage)), null, JSON.stringify(m).slice(0, 80))
   })
 })

@@ -4,13 +4,12 @@ import { appendRecords, createJobTable, type DerivedJob, DerivedTable, manifestR
 import type { JobSpec } from '../../manifests/index.ts'
 import type { HostCapability } from '../../node/index.ts'
 import {
+  type CheckedPeer,
   DEFAULT_SIM_CONFIG,
   InvariantChecker,
   Prng,
   runSimulation,
-  type SimMessage,
   SimNetwork,
-  type SimPeer,
   Trace,
 } from '../../sim/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
@@ -38,7 +37,7 @@ describe('the invariant checker has teeth', async () => {
   const job = table.jobs()[0]
 
   function world() {
-    const network = new SimNetwork<SimMessage>(3, new Prng(1), { ...DEFAULT_SIM_CONFIG }, () => {})
+    const network = new SimNetwork<Uint8Array>(3, new Prng(1), { ...DEFAULT_SIM_CONFIG }, () => {})
     network.refresh(0)
     const checker = new InvariantChecker({
       network,
@@ -47,7 +46,7 @@ describe('the invariant checker has teeth', async () => {
       graceMs: 1000,
     })
     const peer = (index: number, cap: HostCapability = { ...CPU, hostname: `h${index}`, cuda: true, vram_gib: 8 }) =>
-      ({ index, host: { capability: cap, speed: 1 }, table, up: true }) as unknown as SimPeer
+      ({ index, capability: cap, table, up: true, doc }) as unknown as CheckedPeer
     return { network, checker, peer }
   }
   const ref = { job: job.id, generation: 0, round: 1 }
