@@ -1,5 +1,5 @@
-import type { HostPolicy, JobSpec } from '../manifests/index.ts'
-import { compareClaims, hostMayRun, type LocalView, winnerOf } from './derive.ts'
+import type { HostPolicy } from '../manifests/index.ts'
+import { compareClaims, hostMayRun, type LocalView, type TableJobSpec, winnerOf } from './derive.ts'
 import { type JobRecord, OPERATOR_RECORD_TYPES, type RecordOf, type VerifiedRecord } from './records.ts'
 
 /** How one attempt (one won round of one generation) ended, or that it has not. */
@@ -40,11 +40,11 @@ export interface JobAttempt {
 /** What the history needs besides the records: the job's spec and the fleet's trust config. */
 export interface JobHistoryOptions {
   /** The job's spec (its `max_attempts` and `allowed_hosts` decide which rounds count). */
-  readonly spec: Pick<JobSpec, 'model' | 'allowed_hosts' | 'max_attempts'>
+  readonly spec: Pick<TableJobSpec, 'model' | 'allowed_hosts' | 'max_attempts'>
   /** Operator keys; when given, operator records signed by other keys are ignored. */
   readonly operatorKeys?: ReadonlySet<string>
-  /** `[hosts.*]` policies: claims from hosts that may not run the job do not count. */
-  readonly hosts?: Readonly<Record<string, HostPolicy>>
+  /** `[hosts.*]` policies by hostname: claims from hosts that may not run the job do not count. */
+  readonly hosts?: ReadonlyMap<string, HostPolicy>
   /** This peer's lease observations: an open attempt whose lease expired by them is `lapsed`. */
   readonly view?: LocalView
 }
@@ -96,7 +96,7 @@ function generationHistory(
   const { spec } = opts
   const rounds = new Map<number, Claim[]>()
   for (const r of inGen) {
-    if (r.t !== 'claim' || !hostMayRun(spec as JobSpec, r.host, opts.hosts)) continue
+    if (r.t !== 'claim' || !hostMayRun(spec, r.host, opts.hosts)) continue
     const list = rounds.get(r.r)
     if (list === undefined) rounds.set(r.r, [r])
     else list.push(r)

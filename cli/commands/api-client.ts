@@ -87,13 +87,14 @@ export class ApiClient {
   private unreachable(err: unknown, timedOut: boolean): Error {
     if (timedOut)
       return new RunError(`cis490-node at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`)
-    const code = ((err as { cause?: { code?: string } }).cause?.code ?? '') as string
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause
+    const code = cause?.code ?? ''
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET') {
       return new RunError(
         `no cis490-node is running at ${this.base} (start one with \`cis490-node start\`, or pass --api HOST:PORT)`,
       )
     }
-    return new RunError(`cannot reach cis490-node at ${this.base}: ${code || (err as Error).message}`)
+    return new RunError(`cannot reach cis490-node at ${this.base}: ${code || cause?.message || (err as Error).message}`)
   }
 }
 

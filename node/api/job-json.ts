@@ -87,8 +87,7 @@ export interface JobDetailInputs {
  */
 export function jobDetailJson(inputs: JobDetailInputs): JobDetailJson {
   const { job } = inputs
-  const hosts = Object.fromEntries(inputs.hostPolicies)
-  const attempts = jobHistory(inputs.records, { spec: job.spec, hosts })
+  const attempts = jobHistory(inputs.records, { spec: job.spec, hosts: inputs.hostPolicies })
   const last = attempts[attempts.length - 1]
   const open = (a: JobAttempt | undefined) => a !== undefined && (a.outcome === 'claimed' || a.outcome === 'running')
   if (open(last) && last.generation === job.generation && job.status !== 'claimed' && job.status !== 'running') {

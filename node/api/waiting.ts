@@ -1,12 +1,12 @@
-import type { DerivedJob } from '../../crdt/index.ts'
-import type { HostPolicy, JobSpec } from '../../manifests/index.ts'
+import type { DerivedJob, TableJobSpec } from '../../crdt/index.ts'
+import type { HostPolicy } from '../../manifests/index.ts'
 import { type IneligibleReason, ineligibility } from '../scheduler/index.ts'
 import type { WorkerInfo } from './fleet-view.ts'
 
 /** Runs at once on a host without a `[hosts.NAME]` policy (the scheduler's default). */
 const DEFAULT_MAX_CONCURRENT = 1
 
-function jobNeeds(reason: IneligibleReason, spec: JobSpec, live: readonly WorkerInfo[]): string | null {
+function jobNeeds(reason: IneligibleReason, spec: TableJobSpec, live: readonly WorkerInfo[]): string {
   const most = (f: (w: WorkerInfo) => number) => Math.max(0, ...live.map(f))
   switch (reason) {
     case 'require_cuda':
@@ -17,18 +17,40 @@ function jobNeeds(reason: IneligibleReason, spec: JobSpec, live: readonly Worker
       return `needs ${spec.min_ram_gib} GiB of RAM (most on a live peer: ${most((w) => w.capability.ram_gib)} GiB)`
     case 'allowed_hosts':
       return `only ${spec.allowed_hosts.join(', ')} may run it (allowed_hosts)`
+    case 'unsupported':
+      return `needs a newer cis490-node (model ${spec.model} or its hyper-parameters are unknown to this version)`
     case 'host_policy':
-      return null
+      return 'a host policy denies it'
     default:
       return `needs the ${reason.slice('runtime:'.length)} runtime`
   }
 }
 
-function policyText(host: string, spec: JobSpec, policy: HostPolicy | undefined): string {
-  if (policy !== undefined && policy.allow_jobs.length > 0 && !policy.allow_jobs.includes(spec.model)) {
-    return `${host} allows only ${policy.allow_jobs.join(', ')}`
-  }
-  return `${host} denies ${spec.model}`
+/** What `[hosts.NAME]` says against the job on this host, or null when it allows it. */
+function policyText(host: string, spec: TableJobSpec, policy: HostPolicy | undefined): string | null {
+  if (policy === undefined) return null
+  const allow: readonly string[] = policy.allow_jobs
+  const deny: readonly string[] = policy.deny_jobs
+  if (allow.length > 0 && !allow.includes(spec.model)) return `${host} allows only ${allow.join(', ')}`
+  return deny.includes(spec.model) ? `${host} denies ${spec.model}` : null
+}
+
+/**
+ * Why `w` may not run the job: the scheduler's `ineligibility` for the job's own
+ * constraints and runtime, with the host policy's check done here to name the list at fault.
+ */
+function whyNot(
+  w: WorkerInfo,
+  spec: TableJobSpec,
+  hostPolicies: ReadonlyMap<string, HostPolicy>,
+  live: readonly WorkerInfo[],
+): string | null {
+  if (spec.allowed_hosts.length > 0 && !spec.allowed_hosts.includes(w.hostname))
+    return jobNeeds('allowed_hosts', spec, live)
+  const policy = policyText(w.hostname, spec, hostPolicies.get(w.hostname))
+  if (policy !== null) return policy
+  const reason = ineligibility({ ...w.capability, hostname: w.hostname }, spec)
+  return reason === null ? null : jobNeeds(reason, spec, live)
 }
 
 /**
@@ -49,17 +71,12 @@ export function waitingReason(
   if (job.status !== 'pending') return null
   const live = workers.filter((w) => w.reachable)
   if (live.length === 0) return 'no live peer: no worker is reachable from this node'
-  const hosts = Object.fromEntries(hostPolicies)
   const reasons: string[] = []
   const eligible: WorkerInfo[] = []
   for (const w of live) {
-    const reason = ineligibility({ ...w.capability, hostname: w.hostname }, job.spec, hosts)
-    if (reason === null) {
-      eligible.push(w)
-      continue
-    }
-    const text = jobNeeds(reason, job.spec, live) ?? policyText(w.hostname, job.spec, hostPolicies.get(w.hostname))
-    if (!reasons.includes(text)) reasons.push(text)
+    const text = whyNot(w, job.spec, hostPolicies, live)
+    if (text === null) eligible.push(w)
+    else if (!reasons.includes(text)) reasons.push(text)
   }
   if (eligible.length === 0) return `no live peer may run it: ${reasons.join('; ')}`
   const limit = (w: WorkerInfo) => hostPolicies.get(w.hostname)?.max_concurrent ?? DEFAULT_MAX_CONCURRENT

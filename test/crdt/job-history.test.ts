@@ -161,7 +161,7 @@ describe('jobHistory', async () => {
       make(p1, { t: 'claim', at: 10, g: 0, r: 1, score: 9, host: 'cpu-box' }),
       make(p2, { t: 'claim', at: 11, g: 0, r: 1, score: 1, host: 'h2' }),
     ]
-    const hosts = { 'cpu-box': { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 } }
+    const hosts = new Map([['cpu-box', { allow_jobs: [], deny_jobs: ['knn' as const], max_concurrent: 1 }]])
     const h = jobHistory(records, { spec, hosts })
     assert.deepEqual(
       h.map((a) => a.host),

@@ -7,6 +7,7 @@ import {
   keySigner,
   OPERATOR_RECORD_TYPES,
   type Signer,
+  type TableJobSpec,
   type UnsignedRecord,
   type VerifiedRecord,
 } from '../../crdt/index.ts'
@@ -86,12 +87,12 @@ export class FakeFleet implements FleetView {
   readonly hosts: Map<string, HostPolicy>
   peerWorkers: WorkerInfo[] = []
   now = T0 + 3_600_000
-  constructor(operatorKeys: readonly string[], hosts: Record<string, HostPolicy>) {
+  constructor(operatorKeys: readonly string[], hosts: ReadonlyMap<string, HostPolicy>) {
     this.operatorKeys = new Set(operatorKeys)
-    this.hosts = new Map(Object.entries(hosts))
+    this.hosts = new Map(hosts)
   }
   private trust() {
-    return { operatorKeys: this.operatorKeys, hosts: Object.fromEntries(this.hosts) }
+    return { operatorKeys: this.operatorKeys, hosts: this.hosts }
   }
   health() {
     return {
@@ -154,7 +155,7 @@ export class FakeFleet implements FleetView {
   }
 }
 
-function sameBody(spec: JobSpec, body: Omit<JobSpec, 'id'>): boolean {
+function sameBody(spec: TableJobSpec, body: object): boolean {
   const { id: _id, ...a } = spec
   return JSON.stringify(a) === JSON.stringify(body)
 }
