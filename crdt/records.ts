@@ -143,8 +143,12 @@ const cache = new WeakMap<Uint8Array, VerifiedRecord | null>()
 // Content-keyed too: every peer's copy of a record is a different object (and the
 // simulator holds many peers in one process). Keyed by the whole bytes, never by the
 // signature alone, so forged payloads under a copied signature are not served from cache.
+// Bounded by entries and by the bytes of the keys (a record may be 64 KiB): when either
+// bound is reached the cache starts again, which costs re-verification, never correctness.
 const byContent = new Map<string, VerifiedRecord | null>()
 const MAX_CONTENT_CACHE = 500_000
+const MAX_CONTENT_CACHE_BYTES = 128 * 1024 * 1024
+let contentBytes = 0
 
 /**
  * Decodes and verifies record bytes; `null` for anything malformed or forged.
@@ -159,8 +163,12 @@ export function decodeRecord(bytes: unknown): VerifiedRecord | null {
   let out = byContent.get(content)
   if (out === undefined) {
     out = decodeUncached(bytes)
-    if (byContent.size >= MAX_CONTENT_CACHE) byContent.clear()
+    if (byContent.size >= MAX_CONTENT_CACHE || contentBytes + content.length > MAX_CONTENT_CACHE_BYTES) {
+      byContent.clear()
+      contentBytes = 0
+    }
     byContent.set(content, out)
+    contentBytes += content.length
   }
   cache.set(bytes, out)
   return out

@@ -21,6 +21,10 @@ export function keySigner(key: Ed25519PrivateKey): Signer {
   }
 }
 
+// Both caches hold peer id texts of at most 128 characters (as records carry) and
+// start again past MAX_CACHED_IDS entries: a flood of made-up ids costs time, not memory.
+const MAX_CACHED_IDS = 20_000
+const MAX_CACHED_ID_LENGTH = 128
 const publicKeys = new Map<string, PublicKey | null>()
 
 function publicKeyOf(id: string): PublicKey | null {
@@ -32,8 +36,8 @@ function publicKeyOf(id: string): PublicKey | null {
     } catch {
       key = null
     }
-    if (publicKeys.size > 100_000) publicKeys.clear()
-    publicKeys.set(id, key)
+    if (publicKeys.size >= MAX_CACHED_IDS) publicKeys.clear()
+    if (id.length <= MAX_CACHED_ID_LENGTH) publicKeys.set(id, key)
   }
   return key
 }
@@ -68,8 +72,8 @@ function peerBytes(id: string): Uint8Array {
     } catch {
       bytes = new TextEncoder().encode(id)
     }
-    if (peerByteCache.size > 100_000) peerByteCache.clear()
-    peerByteCache.set(id, bytes)
+    if (peerByteCache.size >= MAX_CACHED_IDS) peerByteCache.clear()
+    if (id.length <= MAX_CACHED_ID_LENGTH) peerByteCache.set(id, bytes)
   }
   return bytes
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as Automerge from '@automerge/automerge'
+import fc from 'fast-check'
 import {
   appendRecords,
   checkChange,
@@ -204,6 +205,60 @@ describe('checkChange', async () => {
     assert.equal(refused.ok, false)
     assert.equal(checkSyncMessage(Uint8Array.of(0x42, 1, 2)).ok, false)
     assert.equal(checkSyncMessage('nope').ok, false)
+  })
+
+  it('refuses every change that deletes, overwrites or writes outside the log, even mixed with appends (property)', () => {
+    type Doc = Record<string, unknown> & { log: unknown[] }
+    const value = fc.oneof(
+      fc.string(),
+      fc.integer(),
+      fc.boolean(),
+      fc.constant(null),
+      fc.constant({ a: 1 }),
+      fc.constant([1]),
+      fc.constant(new Date(0)),
+    )
+    const hostileEdit: fc.Arbitrary<(d: Doc) => void> = fc.oneof(
+      fc.record({ i: fc.nat(4), n: fc.integer({ min: 1, max: 3 }) }).map(({ i, n }) => (d: Doc) => {
+        d.log.splice(i, n)
+      }),
+      fc.nat(4).map((i) => (d: Doc) => {
+        d.log[i] = Uint8Array.from(other)
+      }),
+      fc.record({ i: fc.nat(4), v: value }).map(({ i, v }) => (d: Doc) => {
+        d.log.splice(i, 0, v)
+      }),
+      fc
+        .record({
+          k: fc.oneof(fc.constantFrom('v', 'log', '__proto__', 'constructor', 'toString'), fc.string()),
+          v: value,
+        })
+        .map(({ k, v }) => (d: Doc) => {
+          d[k] = v
+        }),
+      fc.constantFrom('v', 'log').map((k) => (d: Doc) => {
+        delete d[k]
+      }),
+    )
+    fc.assert(
+      fc.property(fc.nat(3), hostileEdit, fc.nat(3), (before, edit, after) => {
+        let next: JobTable
+        try {
+          next = Automerge.change(Automerge.clone(base, { actor: actor(50) }), (d) => {
+            for (let i = 0; i < before; i++) d.log.push(Uint8Array.from(other))
+            edit(d as never)
+            for (let i = 0; i < after; i++) d.log.push(Uint8Array.from(other))
+          })
+        } catch {
+          return // Automerge itself refused the edit (an index out of range, a reserved key)
+        }
+        const change = Automerge.getLastLocalChange(next)
+        if (change === undefined) return // the edit changed nothing
+        const verdict = checkChange(change)
+        assert.equal(verdict.ok, false, JSON.stringify(Automerge.decodeChange(change).ops.map((o) => o.action)))
+      }),
+      { numRuns: 150 },
+    )
   })
 
   it('costs little per change (measured)', () => {
