@@ -103,9 +103,13 @@ export class ApiServer {
   /** Binds and starts serving; resolves once listening. Idempotent. */
   async start(): Promise<void> {
     if (this.server !== null) return
-    const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
-      this.handle(req, res).catch((err) => this.log.error({ err }, 'api: request handling failed'))
-    })
+    // Short timeouts: the API is local and its answers small, so a slow client is a stuck one.
+    const server = createServer(
+      { keepAliveTimeout: 5_000, headersTimeout: 10_000, requestTimeout: 30_000 },
+      (req, res) => {
+        this.handle(req, res).catch((err) => this.log.error({ err }, 'api: request handling failed'))
+      },
+    )
     this.server = server
     try {
       await new Promise<void>((resolve, reject) => {
@@ -161,7 +165,7 @@ export class ApiServer {
       this.reply(req, res, { status: 404, json: { error: `no such path: ${url.pathname}` } })
       return
     }
-    const handler = route.methods[req.method as Method]
+    const handler = route.methods[(req.method === 'HEAD' ? 'GET' : req.method) as Method]
     if (handler === undefined) {
       const allow = Object.keys(route.methods).join(', ')
       res.setHeader('Allow', allow)

@@ -298,6 +298,8 @@ describe('ApiServer', () => {
     const r = await raw(`${base}/v1/jobs`, { method: 'DELETE' })
     assert.equal(r.status, 405)
     assert.equal(r.headers.allow, 'GET')
+    const head = await raw(`${base}/v1/health`, { method: 'HEAD' })
+    assert.deepEqual([head.status, head.body], [200, ''])
     const ops = await raw(`${base}/v1/ops`)
     assert.equal(ops.status, 405)
     assert.equal(ops.headers.allow, 'POST')
