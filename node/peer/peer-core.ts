@@ -155,7 +155,6 @@ export class PeerCore {
   private exits: { ref: RoundRef; outcome: RunOutcome }[] = []
   private out: PeerEffect[] = []
   private decideAt: number
-  private nextDecisionWake = Number.POSITIVE_INFINITY
   private readonly catchUpUntil: number
   private persistAt: number
   private forgetAt: number
