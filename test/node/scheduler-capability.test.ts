@@ -3,7 +3,14 @@ import { describe, it } from 'node:test'
 import fc from 'fast-check'
 import { type JobSpec, parseManifest } from '../../manifests/index.ts'
 import { MODEL_NAMES } from '../../models/registry/index.ts'
-import { capabilityScore, type HostCapability, ineligibility, mayRun, prefersGpu } from '../../node/index.ts'
+import {
+  capabilityScore,
+  type HostCapability,
+  ineligibility,
+  isSupported,
+  mayRun,
+  prefersGpu,
+} from '../../node/index.ts'
 
 const host = (over: Partial<HostCapability> = {}): HostCapability => ({
   hostname: 'h1',
@@ -96,5 +103,19 @@ describe('ineligibility', () => {
     assert.equal(ineligibility(host(), job('model = "knn"'), policy), 'host_policy')
     assert.equal(ineligibility(host(), job('model = "knn_semi"'), policy), null)
     assert.ok(mayRun(host({ runtimes: [] }), job('model = "knn"')), 'knn needs no runtime')
+  })
+
+  it('says unsupported for a model or hypers this version does not know, whatever the names', () => {
+    const knn = job('model = "knn"')
+    for (const model of ['future-model', '__proto__', 'constructor', 'toString', '']) {
+      assert.equal(ineligibility(host(), { ...knn, model }), 'unsupported', model)
+      assert.equal(prefersGpu({ ...knn, model }), false)
+    }
+    assert.equal(ineligibility(host(), { ...knn, hyper: { k: 3, new_knob: 1 } }), 'unsupported')
+    assert.equal(ineligibility(host(), { ...knn, hyper: { k: 'ten' } }), 'unsupported')
+    assert.equal(ineligibility(host(), { ...knn, hyper: JSON.parse('{"__proto__": {"k": 1}}') }), 'unsupported')
+    assert.equal(ineligibility(host(), { ...knn, hyper: { k: 3 } }), null)
+    assert.equal(isSupported({ model: 'knn', hyper: {} }), true)
+    assert.equal(isSupported({ model: 'hasOwnProperty', hyper: {} }), false)
   })
 })

@@ -12,7 +12,7 @@ import {
   type Signer,
   type TrustConfig,
 } from '../../crdt/index.ts'
-import { type HostPolicy, type JobSpec, parseManifest } from '../../manifests/index.ts'
+import { type HostPolicy, type JobSpec, jobId, parseManifest } from '../../manifests/index.ts'
 import {
   type HostCapability,
   type RoundRef,
@@ -396,6 +396,60 @@ describe('Scheduler', async () => {
     const s = new Scheduler({ peerId: s1.id, capability: { ...CPU, hostname: 'h1' }, random: () => 0.5 }, INIT)
     const d = s.decide(tableView(table.jobs()), 0)
     assert.deepEqual(types(d.actions), ['claim', 'renew'])
+  })
+
+  it('does not claim a job this version cannot run (unknown model or hypers); derives it all the same', () => {
+    const [knn] = manifest(['model = "knn"\nseed = 1\npriority = 1'])
+    const world = new World(op, [knn])
+    const future = [
+      { ...knn, seed: 2, priority: 9, model: 'future-model' },
+      { ...knn, seed: 3, priority: 9, model: '__proto__' },
+      { ...knn, seed: 4, priority: 9, hyper: { k: 3, new_knob: true } },
+    ].map((s) => ({ ...s, id: jobId(s) }))
+    world.doc = appendRecords(world.doc, manifestRecords(op, { jobs: future }, [], 1).records, 1)
+    for (const f of future) assert.equal(world.job(f.id, 1).status, 'pending')
+    const p = new Peer(world, s1, { ...CPU, hostname: 'h1' }, { ...INIT, maxConcurrent: 4 })
+    const claims = ofType(p.decide(2).actions, 'claim')
+    assert.deepEqual(
+      claims.map((c) => c.job),
+      [knn.id],
+    )
+  })
+
+  it('keeps its maps bounded: once jobs finish, sizes() holds nothing of them', () => {
+    const jobs = manifest(Array.from({ length: 24 }, (_, i) => `model = "knn"\nseed = ${i}\npriority = ${i % 3}`))
+    const world = new World(op, jobs)
+    const init = { ...INIT, pruneMs: 5000 }
+    const peers = [
+      new Peer(world, s1, { ...CPU, hostname: 'h1' }, init, 1),
+      new Peer(world, s2, { ...CPU, hostname: 'h2' }, init, 2),
+      new Peer(world, s3, { ...GPU, hostname: 'h3' }, init, 3),
+    ]
+    let failed = 0
+    let now = 0
+    let peak = 0
+    for (; now < 400_000; now += 500) {
+      for (const p of peers) {
+        p.decide(now)
+        // Every run ends 1.5 s after it starts; every fourth fails (and backs the peer off).
+        for (const run of p.scheduler.running) {
+          const job = world.job(run.job, now)
+          if (job.status === 'running' && job.owner === p.signer.id && now % 1500 === 0)
+            p.exit(run, failed++ % 4 !== 0, now)
+        }
+        const s = p.scheduler.sizes()
+        peak = Math.max(peak, s.backoffs + s.written + s.order)
+      }
+      if (jobs.every((j) => ['completed', 'failed'].includes(world.job(j.id, now).status))) break
+    }
+    assert.ok(
+      jobs.every((j) => ['completed', 'failed'].includes(world.job(j.id, now).status)),
+      'every job finished',
+    )
+    assert.ok(peak > 0, 'the maps were used')
+    for (let t = now + 500; t <= now + 6000; t += 500) for (const p of peers) p.decide(t)
+    for (const p of peers)
+      assert.deepEqual(p.scheduler.sizes(), { claims: 0, runs: 0, backoffs: 0, lapseDue: 0, written: 0, order: 0 })
   })
 
   it('releaseAll gives back claims and runs without using an attempt', () => {
