@@ -246,5 +246,6 @@ export function registerJobsCommands(program: Command): void {
           ]),
         ),
       )
+      print(`${results.length} completed job(s)\n`)
     })
 }

@@ -129,6 +129,7 @@ describe('cis490-node status / jobs / show / workers / results', () => {
       ),
     )
     assert.match(rl[2], new RegExp(`^${fx.ids.done2.slice(0, 12)}\\s+knn`))
+    assert.equal(rl[3], '2 completed job(s)')
     const rj = await runCliAsync(['results', '--json', '--api', api])
     const results: any = JSON.parse(rj.stdout)
     assert.deepEqual(results, (await (await fetch(`http://${api}/v1/results`)).json()) as any)
