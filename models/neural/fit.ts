@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import { macroF1 } from '../metrics.ts'
 import type { BatchGatherer } from './batches.ts'
+import type { DenseTrainer } from './dense-trainer.ts'
 import { FusedAdam } from './fused-adam.ts'
 import { predictClasses, yieldToEventLoop } from './predict.ts'
 import { deriveSeed, SeededRandom } from './prng.ts'
@@ -33,6 +34,11 @@ export interface FitInput {
    * `tf.train.adam`; null for tfjs's Adam.
    */
   readonly fusedAdam: StorageBackendName | null
+  /**
+   * Train with this instead of tfjs's engine (the MLP on OpenBLAS); it syncs the weights
+   * into `model` after every epoch. Null or absent: tfjs steps.
+   */
+  readonly denseTrainer?: DenseTrainer | null
   readonly progress: (line: string) => void
   readonly signal: AbortSignal
 }
@@ -71,6 +77,7 @@ const EPSILON = 1e-7
  */
 export async function fitModel(input: FitInput): Promise<FitResult> {
   const { model, trainGatherer, trainRows, hyper, signal } = input
+  const dense = input.denseTrainer ?? null
   const optimizer = input.fusedAdam ? new FusedAdam(hyper.lr, input.fusedAdam) : tf.train.adam(hyper.lr)
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
   const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[]
@@ -93,11 +100,25 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
       const epochStart = performance.now()
       const epochCpu = process.cpuUsage()
       let lossSum = tf.scalar(0)
+      let denseLoss = 0
       let loss: number
       try {
         for (let start = 0; start < order.length; start += hyper.batch_size) {
           signal.throwIfAborted()
           const end = Math.min(order.length, start + hyper.batch_size)
+          if (dense) {
+            const n = end - start
+            const batchStep = step
+            denseLoss += dense.step(
+              trainGatherer.gather(order, start, end),
+              trainGatherer.labels(order, start, end),
+              n,
+              (i) => deriveSeed(hyper.seed, 'dropout', batchStep, i),
+            )
+            step++
+            await yieldToEventLoop()
+            continue
+          }
           for (let i = 0; i < dropouts.length; i++) dropouts[i].seed = deriveSeed(hyper.seed, 'dropout', step, i)
           const next: tf.Scalar = tf.tidy(() => {
             const x = tf.tensor(trainGatherer.gather(order, start, end), [end - start, ...shape])
@@ -114,10 +135,11 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
           step++
           await yieldToEventLoop()
         }
-        loss = (await lossSum.data())[0] / order.length
+        loss = (dense ? denseLoss : (await lossSum.data())[0]) / order.length
       } finally {
         lossSum.dispose()
       }
+      dense?.syncModel()
       losses.push(loss)
       const epochMs = performance.now() - epochStart
       const cpu = process.cpuUsage(epochCpu)

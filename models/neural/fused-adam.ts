@@ -4,6 +4,35 @@ import { type StorageBackendName, storageOf } from './tensor-storage.ts'
 /** Adam's defaults, as `tf.train.adam` has them (epsilon: tfjs's float32 backend epsilon). */
 export const ADAM_DEFAULTS = { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 } as const
 
+/**
+ * One Adam step (step number `t`, from 1) of the values `x` with gradient `g`: updates the
+ * moments `m` and `v` in place and writes the new values into `out` (which may be `x`).
+ *
+ * @remarks `tf.train.adam`'s formula with {@link ADAM_DEFAULTS}, in double precision,
+ * rounded to float32 once per stored value.
+ */
+export function adamUpdate(
+  x: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  out: Float32Array,
+  lr: number,
+  t: number,
+): void {
+  const { beta1: b1, beta2: b2, epsilon: eps } = ADAM_DEFAULTS
+  const correction1 = 1 - b1 ** t
+  const correction2 = 1 - b2 ** t
+  for (let i = 0; i < out.length; i++) {
+    const gi = g[i]
+    const mi = b1 * m[i] + (1 - b1) * gi
+    const vi = b2 * v[i] + (1 - b2) * gi * gi
+    m[i] = mi
+    v[i] = vi
+    out[i] = x[i] - (lr * (mi / correction1)) / (Math.sqrt(vi / correction2) + eps)
+  }
+}
+
 /** A named tensor, as tfjs's optimizers take and return them. */
 interface NamedTensor {
   name: string
@@ -54,9 +83,6 @@ export class FusedAdam extends tf.Optimizer {
     if (tf.getBackend() !== this.backendName)
       throw new Error(`FusedAdam was made for the ${this.backendName} backend, but ${tf.getBackend()} is active`)
     this.step++
-    const { beta1: b1, beta2: b2, epsilon: eps } = ADAM_DEFAULTS
-    const correction1 = 1 - b1 ** this.step
-    const correction2 = 1 - b2 ** this.step
     const storage = storageOf(this.backendName, tf.backend())
     for (const { name, tensor: grad } of list) {
       if (grad == null) continue
@@ -71,17 +97,7 @@ export class FusedAdam extends tf.Optimizer {
       const out = storage.output(variable.shape)
       const x = storage.input(variable) ?? Float32Array.from(variable.dataSync())
       const g = storage.input(grad) ?? Float32Array.from(grad.dataSync())
-      const { m, v } = moments
-      const next = out.values
-      const lr = this.lr
-      for (let i = 0; i < next.length; i++) {
-        const gi = g[i]
-        const mi = b1 * m[i] + (1 - b1) * gi
-        const vi = b2 * v[i] + (1 - b2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        next[i] = x[i] - (lr * (mi / correction1)) / (Math.sqrt(vi / correction2) + eps)
-      }
+      adamUpdate(x, g, moments.m, moments.v, out.values, this.lr, this.step)
       const updated = tf.engine().makeTensorFromTensorInfo(out.info)
       variable.assign(updated)
       updated.dispose()
