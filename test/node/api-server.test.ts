@@ -370,6 +370,26 @@ describe('waitingReason', () => {
       ),
       'no live peer: no worker is reachable from this node',
     )
+    const live = fx.fleet.workers()
+    const policies = fx.fleet.hostPolicies()
+    const withSpec = (spec: object) => ({ ...job, spec: { ...job.spec, ...spec } })
+    assert.equal(
+      waitingReason(withSpec({ min_ram_gib: 100 }), live, policies),
+      'no live peer may run it: needs 100 GiB of RAM (most on a live peer: 32 GiB)',
+    )
+    assert.equal(
+      waitingReason(withSpec({ allowed_hosts: ['gpu-box'] }), live, policies),
+      'no live peer may run it: only gpu-box may run it (allowed_hosts)',
+    )
+    const allowGbt = new Map([['cpu-box', { allow_jobs: ['gbt' as const], deny_jobs: [], max_concurrent: 1 }]])
+    assert.equal(
+      waitingReason(withSpec({ model: 'mlp' }), live, allowGbt),
+      'no live peer may run it: needs the tfjs runtime; cpu-box allows only gbt',
+    )
+    assert.match(
+      waitingReason(withSpec({ model: 'xgb9' }), live, new Map()) ?? '',
+      /^no live peer may run it: needs a newer cis490-node \(model xgb9/,
+    )
     const running = fx.fleet.jobs().find((j) => j.id === fx.ids.running)
     assert.ok(running !== undefined)
     assert.equal(waitingReason(running, workers, fx.fleet.hostPolicies()), null)
