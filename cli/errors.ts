@@ -1,7 +1,4 @@
 import { CommanderError } from 'commander'
-import { ManifestError } from '../manifests/index.ts'
-import { DatasetError, OutputExistsError, OutputPathError, TrainInputError } from '../models/index.ts'
-import { KeyFileError } from '../node/index.ts'
 
 /**
  * Bad usage or bad input: the CLI prints `error: <message>` and exits 2.
@@ -24,19 +21,22 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const
 export const DEBUG_ENV = 'CIS490_DEBUG'
 
 /**
- * Errors of other folders that always mean bad input (they name the input): exit 2.
- * @remarks Listed here rather than caught in each command so that a command that forgets
- * to translate one still gets the right exit code.
+ * Names of the error classes of other folders that always mean bad input and name the
+ * input (manifests/, models/, node/keys): exit 2.
+ * @remarks Matched by `name` rather than `instanceof` so that this module imports none of
+ * those folders: every command's start-up would pay for loading them. Listed here rather
+ * than caught in each command so that a command that forgets to translate one still gets
+ * the right exit code.
  */
-const INPUT_ERRORS: readonly (abstract new (...args: never[]) => Error)[] = [
-  UsageError,
-  ManifestError,
-  DatasetError,
-  KeyFileError,
-  OutputExistsError,
-  OutputPathError,
-  TrainInputError,
-]
+export const INPUT_ERROR_NAMES: ReadonlySet<string> = new Set([
+  'UsageError',
+  'ManifestError',
+  'DatasetError',
+  'KeyFileError',
+  'OutputExistsError',
+  'OutputPathError',
+  'TrainInputError',
+])
 
 /** True for Node's system errors (`ENOENT`, `EACCES`, ...), which name their path and syscall. */
 function isSystemError(err: unknown): err is NodeJS.ErrnoException {
@@ -79,7 +79,7 @@ export function reportError(
     return EXIT.usage
   }
   const message = err instanceof Error ? err.message : String(err)
-  if (INPUT_ERRORS.some((cls) => err instanceof cls)) {
+  if (err instanceof UsageError || (err instanceof Error && INPUT_ERROR_NAMES.has(err.name))) {
     out.write(`error: ${message}\n`)
     if (debug) out.write(stackText(err))
     return EXIT.usage

@@ -21,6 +21,7 @@ function errnoText(err: unknown): string {
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
   if (code === 'EROFS') return 'read-only file system'
   if (code === 'ENOSPC') return 'no space left on the device'
+  if (code === 'ENOENT') return 'this file system does not allow it'
   return code ?? String(err)
 }
 

@@ -1,6 +1,9 @@
+import { statSync } from 'node:fs'
 import { type Command, InvalidArgumentError } from 'commander'
 import { DatasetError, DEFAULT_SYNTH, datasetInfo, synthesizeDataset } from '../../models/dataset/index.ts'
+import { checkOutputLocation } from '../../models/index.ts'
 import { UsageError } from '../errors.ts'
+import { requireInputDir } from '../paths.ts'
 import { formatTable } from '../table.ts'
 
 function intArg(min: number) {
@@ -24,7 +27,11 @@ interface SynthFlags {
   format: string
   name: string
   json?: boolean
+  force?: boolean
 }
+
+/** Cells of one episode the generator holds at once (windows x features float64s): 1 GiB. */
+const MAX_EPISODE_CELLS = 2 ** 27
 
 /** Registers `dataset synth` and `dataset info`. */
 export function registerDatasetCommands(program: Command): void {
@@ -49,6 +56,7 @@ export function registerDatasetCommands(program: Command): void {
       ].join('\n'),
     )
     .requiredOption('--out <dir>', 'directory to create (must be missing or empty)')
+    .option('--force', 'replace --out when it holds a dataset written by `dataset synth` (never anything else)')
     .option('--hosts <list>', 'comma-separated host names', DEFAULT_SYNTH.hosts.join(','))
     .option('--episodes <n>', 'episodes PER HOST', intArg(1), DEFAULT_SYNTH.episodes)
     .option('--windows <n>', 'windows per episode', intArg(1), DEFAULT_SYNTH.windows)
@@ -71,6 +79,15 @@ export function registerDatasetCommands(program: Command): void {
         .split(',')
         .map((h) => h.trim())
         .filter((h) => h !== '')
+      if (flags.windows * flags.features > MAX_EPISODE_CELLS)
+        throw new UsageError(
+          `--windows ${flags.windows} x --features ${flags.features}: an episode of ${flags.windows * flags.features} ` +
+            `values is too large (at most ${MAX_EPISODE_CELLS}); lower --windows or --features, or raise --episodes`,
+        )
+      checkOutputLocation(flags.out, '--out')
+      // Checked again (and enforced) by synthesizeDataset; here to fail before any work.
+      if (statSync(flags.out, { throwIfNoEntry: false })?.isFile() === true)
+        throw new UsageError(`--out ${flags.out}: is a file; refusing to replace it (give a new directory path)`)
       const started = performance.now()
       let summary: Awaited<ReturnType<typeof synthesizeDataset>>
       try {
@@ -87,11 +104,12 @@ export function registerDatasetCommands(program: Command): void {
             format: flags.format,
             name: flags.name,
           },
-          { progress: (line) => process.stderr.write(`${line}\n`) },
+          { progress: (line) => process.stderr.write(`${line}\n`), replace: flags.force === true },
         )
       } catch (err) {
-        if (err instanceof RangeError) throw new UsageError(err.message)
-        if (err instanceof Error && /exists and is not empty/.test(err.message)) throw new UsageError(err.message)
+        if (err instanceof DatasetError) throw new UsageError(`--out ${err.message}`)
+        if (err instanceof RangeError && !/allocation failed|Invalid array length/i.test(err.message))
+          throw new UsageError(err.message)
         throw err
       }
       const seconds = (performance.now() - started) / 1000
@@ -127,6 +145,7 @@ export function registerDatasetCommands(program: Command): void {
     .argument('<dir>', 'the dataset directory (dataset.toml + *.csv / *.parquet)')
     .option('--json', 'print one JSON object')
     .action(async (dir: string, flags: { json?: boolean }) => {
+      requireInputDir('', dir, 'a dataset directory')
       let info: Awaited<ReturnType<typeof datasetInfo>>
       try {
         info = await datasetInfo(dir)

@@ -1,7 +1,9 @@
-import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
 import { generateKey, generateSwarmKey, publicKeyText, savePrivateKey, writeFileAtomic } from '../../node/index.ts'
-import { UsageError } from '../errors.ts'
+import { RunError, UsageError } from '../errors.ts'
+import { checkOutputFile, errnoReason } from '../paths.ts'
+
+const USER_FIXABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST'])
 
 /** Registers `keygen`: operator keys and swarm keys. */
 export function registerKeygenCommand(program: Command): void {
@@ -11,20 +13,29 @@ export function registerKeygenCommand(program: Command): void {
       'write a new Ed25519 operator key (mode 0600) and print its public key text for `operator_keys`,\n' +
         'or with --swarm a private-network swarm key (/key/swarm/psk/1.0.0/)',
     )
-    .requiredOption('--out <file>', 'where to write the key (refuses to overwrite)')
+    .requiredOption('--out <file>', 'the key file to write (its directory must exist; refuses to overwrite)')
     .option('--swarm', 'write a swarm key instead of an operator key')
-    .option('--force', 'overwrite an existing file')
+    .option('--force', 'overwrite an existing key file (never a directory)')
     .action(async (opts: { out: string; swarm?: boolean; force?: boolean }) => {
-      if (existsSync(opts.out) && opts.force !== true) {
-        throw new UsageError(`${opts.out} exists; refusing to overwrite a key (use --force)`)
+      const swarm = opts.swarm === true
+      checkOutputFile('--out', opts.out, { force: opts.force === true, example: swarm ? 'swarm.key' : 'operator.key' })
+      // The write is atomic and removes its temp file on failure: no partial key is left.
+      const write = (fn: () => void) => {
+        try {
+          fn()
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code
+          const text = `--out ${opts.out}: cannot write the key: ${errnoReason(err)}`
+          throw code !== undefined && USER_FIXABLE.has(code) ? new UsageError(text) : new RunError(text)
+        }
       }
-      if (opts.swarm === true) {
-        writeFileAtomic(opts.out, generateSwarmKey(), 0o600)
+      if (swarm) {
+        write(() => writeFileAtomic(opts.out, generateSwarmKey(), 0o600))
         process.stdout.write(`wrote swarm key to ${opts.out}; copy it to every host of the fleet\n`)
         return
       }
       const key = await generateKey()
-      savePrivateKey(opts.out, key)
+      write(() => savePrivateKey(opts.out, key))
       process.stdout.write(`wrote operator key to ${opts.out}; add this public key to [fleet] operator_keys:\n`)
       process.stdout.write(`${publicKeyText(key)}\n`)
     })

@@ -24,8 +24,8 @@ interface SimFlags {
 export const SIM_DEFAULTS = { peers: 8, jobs: 40, seed: 1, seeds: 1 } as const
 
 function intOption(name: string, text: string, min: number, max: number): number {
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < min || n > max)
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < min || n > max)
     throw new UsageError(`--${name} ${JSON.stringify(text)}: expected an integer from ${min} to ${max}`)
   return n
 }

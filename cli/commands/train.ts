@@ -3,8 +3,16 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ZodError } from 'zod'
 import { type JobSpec, loadJobFile, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
-import { BundleError, DatasetError, OutputExistsError, runTrainJob } from '../../models/index.ts'
+import {
+  BundleError,
+  DatasetError,
+  OutputExistsError,
+  OutputPathError,
+  runTrainJob,
+  TrainInputError,
+} from '../../models/index.ts'
 import { RunError, UsageError } from '../errors.ts'
+import { requireInputFile, requireValue } from '../paths.ts'
 
 interface TrainFlags {
   manifest?: string
@@ -66,7 +74,18 @@ export function registerTrainCommand(program: Command): void {
         process.stdout.write(`${JSON.stringify(result)}\n`)
       } catch (err) {
         if (received !== undefined) throw new RunError(`training of job ${job.id} stopped by ${received}`)
-        if (err instanceof DatasetError || err instanceof OutputExistsError || err instanceof ZodError)
+        if (err instanceof ZodError) {
+          const issue = err.issues[0]
+          throw new UsageError(
+            `job ${job.id.slice(0, 12)}: hyper.${issue?.path.join('.') ?? ''}: ${issue?.message ?? err.message}`,
+          )
+        }
+        if (
+          err instanceof DatasetError ||
+          err instanceof OutputExistsError ||
+          err instanceof OutputPathError ||
+          err instanceof TrainInputError
+        )
           throw new UsageError(err.message)
         if (err instanceof BundleError) throw new RunError(err.message)
         throw new RunError(`training of job ${job.id} (${job.model}) failed: ${(err as Error)?.message ?? String(err)}`)
@@ -83,10 +102,13 @@ function resolveJob(flags: TrainFlags): { job: JobSpec; dataDir: string } {
     if (flags.manifest !== undefined || flags.job !== undefined)
       throw new UsageError('give either --job-file, or --manifest with --job, not both')
     if (flags.data === undefined) throw new UsageError('--job-file needs --data DIR (the dataset directory)')
+    requireInputFile('--job-file', flags.jobFile, 'a job file (JSON)')
     return { job: loadJobFile(flags.jobFile), dataDir: flags.data }
   }
   if (flags.manifest === undefined || flags.job === undefined)
     throw new UsageError('name the job: --manifest FILE --job ID_PREFIX, or --job-file JOB.json')
+  requireInputFile('--manifest', flags.manifest, 'a manifest (TOML)')
+  requireValue('--job', flags.job, 'a job id or a unique prefix of one')
   const manifest = loadManifest(flags.manifest)
   let id: string
   try {

@@ -14,4 +14,10 @@ export { type DatasetInfo, datasetInfo } from './info.ts'
 export { type LoadOptions, loadDataset, loadDatasetKeys, REQUIRED_COLUMNS, readDatasetLayout } from './load.ts'
 export { Prng } from './prng.ts'
 export { schemaHash } from './schema-hash.ts'
-export { DEFAULT_SYNTH, type SynthOptions, type SynthSummary, synthesizeDataset } from './synth.ts'
+export {
+  DEFAULT_SYNTH,
+  isSynthesizedDataset,
+  type SynthOptions,
+  type SynthSummary,
+  synthesizeDataset,
+} from './synth.ts'

@@ -1,6 +1,18 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
 import { type ColumnSource, fileWriter, ParquetWriter, schemaFromColumnData } from 'hyparquet-writer'
+import { DatasetError } from './errors.ts'
 import { Prng } from './prng.ts'
 
 /** Options of the synthetic telemetry generator. */
@@ -78,20 +90,28 @@ const PARQUET_BLOCK_ROWS = 65536
  *   CSV and parquet hold the very same float32 values.
  * Output is streamed (one episode in memory for CSV, one 64k-row group for parquet) into
  * a temporary directory renamed to `outDir` at the end.
- * @throws RangeError on bad options, Error when `outDir` exists and is not empty.
+ *
+ * `outDir` may be missing or an empty directory; with `io.replace` it may also be a
+ * dataset this function wrote before ({@link isSynthesizedDataset}). Anything else (a
+ * file, a directory of other things) is refused and never touched.
+ * @throws RangeError on bad options, DatasetError when `outDir` is a file or a non-empty
+ * directory that may not be replaced.
  */
 export async function synthesizeDataset(
   outDir: string,
   options: SynthOptions = {},
-  io: { signal?: AbortSignal; progress?: (line: string) => void } = {},
+  io: { signal?: AbortSignal; progress?: (line: string) => void; replace?: boolean } = {},
 ): Promise<SynthSummary> {
   const opts = resolveOptions(options)
   const world = buildWorld(opts)
   const dir = resolve(outDir)
-  assertEmptyOrMissing(dir)
+  assertEmptyOrMissing(dir, io.replace === true)
   const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}`)
   rmSync(tmp, { recursive: true, force: true })
-  mkdirSync(tmp, { recursive: true })
+  // Parents first, then tmp alone: a recursive mkdir where entries cannot be created
+  // (/proc) loops forever in Node.
+  mkdirSync(dirname(dir), { recursive: true })
+  mkdirSync(tmp)
   const files: string[] = []
   try {
     for (let h = 0; h < opts.hosts.length; h++) {
@@ -104,8 +124,7 @@ export async function synthesizeDataset(
       io.progress?.(`wrote ${file} (${opts.episodes * opts.windows} windows)`)
     }
     writeText(join(tmp, 'dataset.toml'), datasetToml(opts))
-    rmSync(dir, { recursive: true, force: true })
-    renameSync(tmp, dir)
+    replaceDir(tmp, dir, io.replace === true)
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true })
     throw err
@@ -163,14 +182,59 @@ function resolveOptions(o: SynthOptions): Resolved {
   return r
 }
 
-function assertEmptyOrMissing(dir: string): void {
-  let entries: string[]
+const SYNTH_MARK = '# Written by `cis490-node dataset synth`'
+
+/**
+ * Whether `dir` holds a dataset written by {@link synthesizeDataset} and nothing else:
+ * dataset.toml with our first line, and only `*.csv` / `*.parquet` files beside it.
+ */
+export function isSynthesizedDataset(dir: string): boolean {
   try {
-    entries = readdirSync(dir)
+    if (!readFileSync(join(dir, 'dataset.toml'), 'utf8').startsWith(SYNTH_MARK)) return false
+    return readdirSync(dir, { withFileTypes: true }).every(
+      (e) => e.isFile() && (e.name === 'dataset.toml' || /^[A-Za-z0-9][A-Za-z0-9._-]*\.(csv|parquet)$/.test(e.name)),
+    )
   } catch {
+    return false
+  }
+}
+
+function assertEmptyOrMissing(dir: string, replace: boolean): void {
+  let st: ReturnType<typeof statSync>
+  try {
+    st = statSync(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR')
+      throw new DatasetError({ file: dir }, 'a part of the path is a file, not a directory')
     return
   }
-  if (entries.length > 0) throw new Error(`${dir} exists and is not empty: choose a new --out directory`)
+  if (!st.isDirectory())
+    throw new DatasetError({ file: dir }, 'exists and is a file; refusing to replace it: choose a new --out directory')
+  if (readdirSync(dir).length === 0) return
+  if (replace && isSynthesizedDataset(dir)) return
+  throw new DatasetError(
+    { file: dir },
+    replace
+      ? 'exists and is not empty, and is not a dataset written by `dataset synth`: refusing to replace it'
+      : 'exists and is not empty: choose a new --out directory (or --force to replace a dataset synth wrote)',
+  )
+}
+
+/** Moves `tmp` to `dir`: over an empty `dir`, or (checked before) over our own dataset. */
+function replaceDir(tmp: string, dir: string, replace: boolean): void {
+  try {
+    renameSync(tmp, dir)
+    return
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (!replace || (code !== 'ENOTEMPTY' && code !== 'EEXIST')) throw err
+  }
+  // Re-check right before removing anything: only our own dataset goes.
+  if (!isSynthesizedDataset(dir)) throw new DatasetError({ file: dir }, 'changed while writing; refusing to replace it')
+  const old = `${tmp}-old`
+  renameSync(dir, old)
+  renameSync(tmp, dir)
+  rmSync(old, { recursive: true, force: true })
 }
 
 /** Everything drawn once per dataset: class means, host transforms, feature scales. */

@@ -103,7 +103,10 @@ describe('cis490-node train', () => {
       [['--job-file', job, '--out', join(root, 'x')], /--job-file needs --data/],
       [['--out', join(root, 'x')], /name the job/],
       [['--job-file', job, '--data', data, '--out', join(root, 'knn-a')], /knn-a exists; .*--force/],
-      [['--job-file', job, '--data', root, '--out', join(root, 'x')], /dataset\.toml: not found/],
+      [
+        ['--job-file', job, '--data', root, '--out', join(root, 'x')],
+        /--data .*: not a dataset directory: it has no dataset\.toml/,
+      ],
     ]
     const noTest = join(root, 'notest.json')
     writeFileSync(noTest, JSON.stringify({ model: 'knn', mode: 'realistic', split: { test_hosts: ['lab-z'] } }))
