@@ -171,6 +171,28 @@ describe('checkChange', async () => {
     if (emptyChange !== undefined) assert.equal(checkChange(emptyChange).ok, false)
   })
 
+  it('is total: random bytes and mutated changes (document chunk type included) never throw (property)', () => {
+    const good = Automerge.getLastLocalChange(appendRecords(Automerge.clone(base, { actor: actor(13) }), [other], 2))
+    assert.ok(good !== undefined)
+    const mutation = fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }) }), {
+      minLength: 1,
+      maxLength: 4,
+    })
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), mutation, fc.boolean(), (junk, edits, asDocument) => {
+        const bytes = Uint8Array.from(good)
+        for (const e of edits) bytes[e.at % bytes.length] = e.byte
+        if (asDocument) bytes[8] = 0
+        for (const b of [junk, bytes]) {
+          const verdict = checkChange(b)
+          assert.equal(typeof verdict.ok, 'boolean')
+          assert.equal(checkSyncMessage(b).ok, checkSyncMessage(b).ok)
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+
   it('appendRecords splits what would not fit in one accepted change', () => {
     const big = encodeRecord({ t: 'fail', j: 'b'.repeat(64), at: 1, g: 0, r: 1, error: 'e'.repeat(4000) }, op)
     const many = Array.from({ length: 400 }, () => big) // ~1.6 MB of records
