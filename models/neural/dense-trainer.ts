@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs'
 import type { OpenBlas } from '../knn/index.ts'
 import { adamUpdate } from './fused-adam.ts'
-
-/** Keras's clipping of probabilities before the log (as `fitModel`'s loss). */
-const EPSILON = 1e-7
+import { softmaxCrossEntropy } from './step-math.ts'
 
 /** One dense layer of the stack, its weights as plain arrays (row-major, as tfjs stores them). */
 interface DenseLayer {
@@ -49,7 +47,7 @@ function denseStack(model: tf.LayersModel): { dense: tf.layers.Layer; dropout: n
       stack.push({ dense: layer, dropout: 0 })
     } else if (kind === 'Dropout') {
       const last = stack.at(-1)
-      if (!last || last.dropout !== 0 || config.noiseShape != null) return null
+      if (last?.dropout !== 0 || config.noiseShape != null) return null
       last.dropout = config.rate ?? 0
     } else return null
   }
@@ -205,32 +203,8 @@ export class DenseTrainer {
       }
       input = out
     }
-    // Softmax, clipped cross-entropy and its gradient with respect to the logits.
     const last = this.layers.at(-1)!
-    const k = last.outDim
-    const logits = last.out
-    const p = this.probs
-    const delta = last.delta
-    let loss = 0
-    for (let r = 0; r < n; r++) {
-      const o = r * k
-      let max = -Infinity
-      for (let j = 0; j < k; j++) if (logits[o + j] > max) max = logits[o + j]
-      let sum = 0
-      for (let j = 0; j < k; j++) {
-        const e = Math.exp(logits[o + j] - max)
-        p[o + j] = e
-        sum += e
-      }
-      for (let j = 0; j < k; j++) p[o + j] /= sum
-      const y = labels[r]
-      const py = p[o + y]
-      const clipped = py <= EPSILON || py >= 1 - EPSILON
-      loss -= Math.log(Math.min(Math.max(py, EPSILON), 1 - EPSILON))
-      // d(-log p_y)/dz_j = p_j - [j = y], averaged over the batch; none where the clip is active.
-      for (let j = 0; j < k; j++) delta[o + j] = clipped ? 0 : (p[o + j] - (j === y ? 1 : 0)) / n
-    }
-    return loss
+    return softmaxCrossEntropy(last.out, labels, n, last.outDim, this.probs, last.delta)
   }
 
   private backward(x: Float32Array, n: number): void {

@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs'
 import { macroF1 } from '../metrics.ts'
 import type { BatchGatherer } from './batches.ts'
-import type { DenseTrainer } from './dense-trainer.ts'
 import { FusedAdam } from './fused-adam.ts'
 import { predictClasses, yieldToEventLoop } from './predict.ts'
 import { deriveSeed, SeededRandom } from './prng.ts'
@@ -14,6 +13,17 @@ export interface FitHyper {
   readonly lr: number
   readonly patience: number
   readonly seed: number
+}
+
+/**
+ * A training step outside tfjs's engine (`DenseTrainer`, `LstmTrainer`): owns copies of
+ * the model's weights, steps on a gathered batch, and writes the weights back.
+ */
+export interface FastTrainer {
+  /** One optimiser step on `n` rows; `dropoutSeed(i)` seeds the i-th Dropout layer. Returns the summed loss. */
+  step(x: Float32Array, labels: Int32Array, n: number, dropoutSeed: (i: number) => number): number
+  /** Copies the trained weights into the tfjs model. */
+  syncModel(): void
 }
 
 /** What {@link fitModel} works on. */
@@ -35,10 +45,10 @@ export interface FitInput {
    */
   readonly fusedAdam: StorageBackendName | null
   /**
-   * Train with this instead of tfjs's engine (the MLP on OpenBLAS); it syncs the weights
-   * into `model` after every epoch. Null or absent: tfjs steps.
+   * Train with this instead of tfjs's engine (the MLP and LSTM on OpenBLAS); it syncs
+   * the weights into `model` after every epoch. Null or absent: tfjs steps.
    */
-  readonly denseTrainer?: DenseTrainer | null
+  readonly fastTrainer?: FastTrainer | null
   readonly progress: (line: string) => void
   readonly signal: AbortSignal
 }
@@ -77,7 +87,7 @@ const EPSILON = 1e-7
  */
 export async function fitModel(input: FitInput): Promise<FitResult> {
   const { model, trainGatherer, trainRows, hyper, signal } = input
-  const dense = input.denseTrainer ?? null
+  const fast = input.fastTrainer ?? null
   const optimizer = input.fusedAdam ? new FusedAdam(hyper.lr, input.fusedAdam) : tf.train.adam(hyper.lr)
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable)
   const dropouts = model.layers.filter((l) => l.getClassName() === 'Dropout') as unknown as { seed?: number }[]
@@ -100,16 +110,16 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
       const epochStart = performance.now()
       const epochCpu = process.cpuUsage()
       let lossSum = tf.scalar(0)
-      let denseLoss = 0
+      let fastLoss = 0
       let loss: number
       try {
         for (let start = 0; start < order.length; start += hyper.batch_size) {
           signal.throwIfAborted()
           const end = Math.min(order.length, start + hyper.batch_size)
-          if (dense) {
+          if (fast) {
             const n = end - start
             const batchStep = step
-            denseLoss += dense.step(
+            fastLoss += fast.step(
               trainGatherer.gather(order, start, end),
               trainGatherer.labels(order, start, end),
               n,
@@ -135,11 +145,11 @@ export async function fitModel(input: FitInput): Promise<FitResult> {
           step++
           await yieldToEventLoop()
         }
-        loss = (dense ? denseLoss : (await lossSum.data())[0]) / order.length
+        loss = (fast ? fastLoss : (await lossSum.data())[0]) / order.length
       } finally {
         lossSum.dispose()
       }
-      dense?.syncModel()
+      fast?.syncModel()
       losses.push(loss)
       const epochMs = performance.now() - epochStart
       const cpu = process.cpuUsage(epochCpu)

@@ -6,7 +6,8 @@ import { blasMatMulOf } from './blas-matmul.ts'
 import { buildNeuralModel, isNeuralModel, NEURAL_MODELS, parseNeuralHyper, sequenceLength } from './build-model.ts'
 import { layersModelFiles } from './bundle-files.ts'
 import { DenseTrainer } from './dense-trainer.ts'
-import { fitModel } from './fit.ts'
+import { type FastTrainer, fitModel } from './fit.ts'
+import { LstmTrainer } from './lstm-trainer.ts'
 import { PREDICT_BATCH, predictClasses } from './predict.ts'
 import { neuralReadme } from './readme.ts'
 import { isStorageBackend } from './tensor-storage.ts'
@@ -49,8 +50,15 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
   const model = buildNeuralModel(name, { inputShape, classes }, hyper)
   try {
     const blas = blasMatMulOf(backend.name)
-    // The MLP trains outside tfjs's engine when its products can run on OpenBLAS.
-    const dense = blas && name === 'mlp' ? DenseTrainer.forModel(model, blas, hyper.lr, hyper.batch_size) : null
+    // The MLP and the LSTM train outside tfjs's engine when their products can run on OpenBLAS.
+    const fast: FastTrainer | null =
+      blas === null
+        ? null
+        : name === 'mlp'
+          ? DenseTrainer.forModel(model, blas, hyper.lr, hyper.batch_size)
+          : name === 'lstm'
+            ? LstmTrainer.forModel(model, blas, hyper.lr, hyper.batch_size)
+            : null
     const valLabels = new Int32Array(split.val.length)
     for (let i = 0; i < split.val.length; i++) valLabels[i] = data.y[split.val[i]]
     const fit = await fitModel({
@@ -63,7 +71,7 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
       classes,
       hyper,
       fusedAdam: backend.fusedAdam && isStorageBackend(backend.name) ? backend.name : null,
-      denseTrainer: dense,
+      fastTrainer: fast,
       progress: ctx.progress,
       signal: ctx.signal,
     })
@@ -87,7 +95,7 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
         cuda: backend.cuda,
         blas: backend.blas,
         optimizer: backend.fusedAdam ? 'fused adam' : 'tf.train.adam',
-        trainer: dense ? 'dense (OpenBLAS, outside the tfjs engine)' : 'tfjs',
+        trainer: fast ? `${fast.constructor.name} (OpenBLAS, outside the tfjs engine)` : 'tfjs',
         tfjs_version: tf.version.tfjs,
         epochs_run: fit.epochsRun,
         best_epoch: fit.bestEpoch,
