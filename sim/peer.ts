@@ -1,11 +1,13 @@
 import type { DerivedTable, JobTable, Signer, TrustConfig } from '../crdt/index.ts'
 import type { JobId } from '../manifests/index.ts'
 import {
+  decodeMessage,
   encodeMessage,
   type HostCapability,
   PeerCore,
   type PeerEffect,
   type PeerInit,
+  type PeerMessage,
   type ReplicaStats,
   type RoundRef,
   type RunOutcome,
@@ -60,6 +62,8 @@ export interface PeerStats {
   trainerFailures: number
   slowRuns: number
 }
+
+const decoded = new WeakMap<Uint8Array, PeerMessage | null>()
 
 function actorFor(seed: number, peer: number, incarnation: number): string {
   let out = ''
@@ -234,7 +238,14 @@ export class SimPeer implements CheckedPeer {
   /** Handles one delivered message. */
   receive(from: number, bytes: Uint8Array): void {
     if (!this.up) return
-    this.core.receive(this.env.peerIds[from], bytes)
+    // A broadcast delivers one bytes object to every peer: decode it once for all of them
+    // (what a node's gossip layer decodes once per message). Garbage goes in as bytes.
+    let msg = decoded.get(bytes)
+    if (msg === undefined) {
+      msg = decodeMessage(bytes)
+      decoded.set(bytes, msg)
+    }
+    this.core.receive(this.env.peerIds[from], msg ?? bytes)
     this.schedule()
   }
 

@@ -69,6 +69,10 @@ export interface SimDetails {
   durationS: number
   /** Virtual seconds at which the fault window closed (faults healed). */
   quietAtS: number
+  /** The largest size each per-peer map reached on any peer (sampled every 5 virtual seconds and at the end). */
+  maxMapSizes: Record<string, number>
+  /** The same maps' sizes summed over the peers at the end of the run. */
+  endMapSizes: Record<string, number>
 }
 
 /** A run's result and details. */
@@ -118,6 +122,8 @@ class Simulation implements FaultTarget {
   private overlapCheck = false
   private events = 0
   private forgedActors = 0
+  private monitorTicks = 0
+  private readonly maxSizes: Record<string, number> = {}
 
   private constructor(opts: SimOptions, signers: Signer[], operator: Signer, stranger: Signer) {
     this.opts = opts
@@ -387,6 +393,10 @@ class Simulation implements FaultTarget {
   }
 
   private monitor(now: number): void {
+    // Every map a peer keeps must stay bounded by live jobs and peers, not grow with history.
+    if (++this.monitorTicks % 5 === 0)
+      for (const p of this.nodes)
+        if (p.up) for (const [k, v] of Object.entries(p.sizes())) if (v > (this.maxSizes[k] ?? 0)) this.maxSizes[k] = v
     if (this.phase === 'faults' && (now >= this.windowMs || this.settled())) this.goQuiet(now)
     else if (this.phase === 'quiet') {
       if ((this.settled() && this.headsEqual()) || now >= this.quietAt + this.cfg.quietMaxS * 1000) {
@@ -409,6 +419,17 @@ class Simulation implements FaultTarget {
     for (const p of this.nodes) if (!p.up) this.restart(p.index)
     this.reconnect(now)
     this.trace.add({ at: now, peer: -1, kind: 'quiet', detail: 'faults off, links healed, every peer up' })
+  }
+
+  private endSizes(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const p of this.nodes)
+      if (p.up)
+        for (const [k, v] of Object.entries(p.sizes())) {
+          out[k] = (out[k] ?? 0) + v
+          if (v > (this.maxSizes[k] ?? 0)) this.maxSizes[k] = v
+        }
+    return out
   }
 
   private finish(wallMs: number): SimReport {
@@ -472,6 +493,8 @@ class Simulation implements FaultTarget {
       records: table.size,
       durationS: this.windowMs / 1000,
       quietAtS: this.quietAt / 1000,
+      maxMapSizes: this.maxSizes,
+      endMapSizes: this.endSizes(),
     }
     return { result, details }
   }

@@ -499,6 +499,8 @@ export class PeerCore {
     const decision = this.scheduler.decide(this.table, now, { mayClaim })
     for (const a of decision.actions) actions.push(a)
     this.execute(actions, now)
+    if (this.ownClaims.size > 0 && this.scheduler.claiming.length === 0 && this.scheduler.running.length === 0)
+      this.ownClaims.clear()
     let wake = decision.wakeAt ?? Number.POSITIVE_INFINITY
     const deadline = this.table.nextDeadline()
     if (deadline !== undefined) wake = Math.min(wake, deadline + 1)
