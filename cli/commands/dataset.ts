@@ -30,6 +30,25 @@ interface SynthFlags {
   force?: boolean
 }
 
+/** The option each of the generator's RangeError messages is about (they start with its name). */
+const SYNTH_OPTION_OF: readonly (readonly [RegExp, string])[] = [
+  [/^hosts?\b/, '--hosts'],
+  [/^realistic features\b/, '--realistic-features'],
+  [/^(episodes|windows|features|classes|seed|format|name)\b/, ''],
+]
+
+/** Prefixes a generator RangeError with the option it is about: `--hosts: host "a/b": ...`. */
+function synthUsageMessage(message: string): string {
+  for (const [re, flag] of SYNTH_OPTION_OF) {
+    const m = re.exec(message)
+    if (m === null) continue
+    const option = flag === '' ? `--${m[1]}` : flag
+    // "hosts: expected ..." becomes "--hosts: expected ..."; other messages get the option in front.
+    return message.startsWith(`${m[0]}: `) ? `${option}${message.slice(m[0].length)}` : `${option}: ${message}`
+  }
+  return message
+}
+
 /** Cells of one episode the generator holds at once (windows x features float64s): 1 GiB. */
 const MAX_EPISODE_CELLS = 2 ** 27
 
@@ -75,6 +94,7 @@ export function registerDatasetCommands(program: Command): void {
     .action(async (flags: SynthFlags) => {
       if (flags.format !== 'csv' && flags.format !== 'parquet')
         throw new UsageError(`--format: expected csv or parquet, got "${flags.format}"`)
+      if (flags.name.trim() === '') throw new UsageError('--name: expected a dataset name, got an empty string')
       const hosts = flags.hosts
         .split(',')
         .map((h) => h.trim())
@@ -109,7 +129,7 @@ export function registerDatasetCommands(program: Command): void {
       } catch (err) {
         if (err instanceof DatasetError) throw new UsageError(`--out ${err.message}`)
         if (err instanceof RangeError && !/allocation failed|Invalid array length/i.test(err.message))
-          throw new UsageError(err.message)
+          throw new UsageError(synthUsageMessage(err.message))
         throw err
       }
       const seconds = (performance.now() - started) / 1000

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { type JobSpec, loadManifest, shortId } from '../../manifests/index.ts'
+import { requireInputFile } from '../paths.ts'
 import { formatTable } from '../table.ts'
 
 function constraintsText(job: JobSpec): string {
@@ -42,6 +43,7 @@ export function registerManifestCommands(program: Command): void {
     .argument('<file>', 'the manifest TOML file')
     .option('--json', 'print [{id, model, mode, priority, ...}] instead of a table')
     .action((file: string, opts: { json?: boolean }) => {
+      requireInputFile('', file, 'a manifest (TOML)')
       const m = loadManifest(file)
       if (opts.json === true) {
         process.stdout.write(`${JSON.stringify(m.jobs.map(manifestJobJson), null, 2)}\n`)

@@ -114,6 +114,12 @@ describe('cis490-node as a new user meets it: bad input exits 2 naming the input
       [['dataset', 'synth', '--out', join(root, 'huge'), '--windows', '999999999'], /--windows 999999999 .*too large/],
       [['dataset', 'synth', '--out', join(root, 'x'), '--episodes', 'many'], /--episodes <n>' argument 'many'/],
       [['dataset', 'synth', '--out', join(root, 'x'), '--format', 'xlsx'], /--format: expected csv or parquet/],
+      [['dataset', 'synth', '--out', join(root, 'x'), '--name', ' '], /--name: expected a dataset name/],
+      [['dataset', 'synth', '--out', join(root, 'x'), '--hosts', 'a,a'], /^error: --hosts: expected distinct names/],
+      [
+        ['dataset', 'synth', '--out', join(root, 'x'), '--hosts', 'a/b'],
+        /^error: --hosts: host "a\/b": expected letters/,
+      ],
     ])
     assertUntouched()
     noTemps(root)
@@ -245,8 +251,8 @@ describe('cis490-node as a new user meets it: bad input exits 2 naming the input
 
   it('manifest, dataset info, sim and the command line itself', async () => {
     await assertAllUsage([
-      [['manifest', 'check', root], /cannot read manifest|is a directory/],
-      [['manifest', 'check', join(root, 'nope.toml')], /nope\.toml/],
+      [['manifest', 'check', root], /: is a directory, expected a manifest \(TOML\)/],
+      [['manifest', 'check', join(root, 'nope.toml')], /nope\.toml: no such file \(expected a manifest/],
       [['dataset', 'info', join(root, 'nope')], /nope: no such directory \(expected a dataset directory\)/],
       [['dataset', 'info', file], /notes\.txt: is a file, expected a dataset directory/],
       [['dataset', 'info', foreign], /thesis\/dataset\.toml: not found/],
