@@ -160,6 +160,15 @@ export class ApiServer {
       this.reply(req, res, { status: 400, json: { error: `bad request target ${JSON.stringify(req.url)}` } })
       return
     }
+    if (!this.hostAllowed(req.headers.host)) {
+      this.reply(req, res, {
+        status: 403,
+        json: {
+          error: `Host ${JSON.stringify(req.headers.host ?? '')} is not this loopback API (use 127.0.0.1 or localhost)`,
+        },
+      })
+      return
+    }
     const route = this.routes.find((r) => r.path.test(url.pathname))
     if (route === undefined) {
       this.reply(req, res, { status: 404, json: { error: `no such path: ${url.pathname}` } })
@@ -189,6 +198,21 @@ export class ApiServer {
         json: { error: `internal error: ${(err as Error)?.message ?? String(err)}` },
       })
     }
+  }
+
+  /**
+   * On a loopback address only loopback names may be asked for: a web page that rebinds
+   * its own DNS name to 127.0.0.1 must not read the job table through the browser.
+   */
+  private hostAllowed(host: string | undefined): boolean {
+    const bound = this.bound?.host ?? this.init.host
+    if (!isLoopback(bound)) return true
+    if (host === undefined) return true // HTTP/1.0 clients send none; browsers always do
+    const name = host
+      .replace(/:\d+$/, '')
+      .replace(/^\[(.*)\]$/, '$1')
+      .toLowerCase()
+    return name === 'localhost' || isLoopback(name)
   }
 
   private reply(req: IncomingMessage, res: ServerResponse, reply: ApiReply): void {
@@ -259,6 +283,10 @@ export class ApiServer {
     const records = parseOpsBody(await readJsonBody(req, this.init.maxBodyBytes))
     return { json: this.view.submit(records) }
   }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::ffff:127.0.0.1'
 }
 
 function hostPort(host: string, port: number): string {

@@ -289,6 +289,16 @@ describe('ApiServer', () => {
     assert.equal((await get('/v1/health')).status, 200)
   })
 
+  it('answers only loopback Host names (no DNS rebinding through a browser)', async () => {
+    const port = server.address()?.port as number
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'LOCALHOST']) {
+      assert.equal((await raw(`${base}/v1/health`, { headers: { host } })).status, 200, host)
+    }
+    const evil = await raw(`${base}/v1/jobs`, { headers: { host: `evil.example:${port}` } })
+    assert.equal(evil.status, 403)
+    assert.match(JSON.parse(evil.body).error, /Host "evil\.example:\d+" is not this loopback API/)
+  })
+
   it('unknown paths 404 (/ and /metrics too, for now); wrong methods 405 with Allow', async () => {
     for (const path of ['/', '/metrics', '/v1', '/v1/jobs/abc/def', '/v2/health']) {
       const r = await get(path)
