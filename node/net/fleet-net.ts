@@ -72,6 +72,19 @@ export interface FleetNetInit {
   dialTimeoutMs?: number
   /** Ping interval of the connection monitor (a peer that stops answering is hung up). @defaultValue 10 s */
   pingIntervalMs?: number
+  /**
+   * Shortest time a ping may take before the connection is hung up (it adapts upwards to the
+   * measured round trips). @defaultValue 20 s
+   * @remarks libp2p's 5 s minimum hung up saturated connections on busy hosts: a ping queues
+   * behind the megabytes already in flight.
+   */
+  pingTimeoutMs?: number
+  /**
+   * Largest yamux receive window per stream. @defaultValue 4 MiB
+   * @remarks Bounds the data in flight ahead of pings and control frames (yamux's default is
+   * 16 MiB); 4 MiB is far above a LAN's bandwidth-delay product.
+   */
+  streamWindowBytes?: number
   /** Inbound direct-message streams per connection. @defaultValue 2 */
   maxSyncStreamsPerConnection?: number
   /** Inbound (and outbound) streams per connection over all protocols, at the muxer. @defaultValue 256 */
@@ -113,6 +126,8 @@ export const DEFAULT_FLEET_NET_INIT: Readonly<Omit<Resolved, 'privateKey' | 'swa
   maxConnections: 64,
   dialTimeoutMs: 10_000,
   pingIntervalMs: 10_000,
+  pingTimeoutMs: 20_000,
+  streamWindowBytes: 4 * 1024 * 1024,
   maxSyncStreamsPerConnection: 2,
   maxStreamsPerConnection: 256,
   maxQueuedMessagesPerPeer: 1024,
@@ -432,6 +447,8 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
       'maxConnections',
       'dialTimeoutMs',
       'pingIntervalMs',
+      'pingTimeoutMs',
+      'streamWindowBytes',
       'maxSyncStreamsPerConnection',
       'maxStreamsPerConnection',
       'maxQueuedMessagesPerPeer',
@@ -452,6 +469,9 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
       if (typeof value !== 'number' || !(value > 0)) {
         throw new FleetNetInitError(`${key}: expected a positive number, got ${String(value)}`)
       }
+    }
+    if (init.streamWindowBytes < 256 * 1024) {
+      throw new FleetNetInitError('streamWindowBytes: must be at least 256 KiB (yamux initial window)')
     }
     if (init.inboundByteBurst < init.maxMessageBytes) {
       throw new FleetNetInitError(
@@ -510,6 +530,7 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
           yamux({
             maxInboundStreams: init.maxStreamsPerConnection,
             maxOutboundStreams: init.maxStreamsPerConnection,
+            streamOptions: { maxStreamWindowSize: init.streamWindowBytes },
           }),
         ],
         connectionGater: {
@@ -518,7 +539,10 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
           denyOutboundEncryptedConnection: (peerId) => this.#penalties.isBanned(peerId.toString()),
         },
         connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
-        connectionMonitor: { pingInterval: init.pingIntervalMs },
+        connectionMonitor: {
+          pingInterval: init.pingIntervalMs,
+          pingTimeout: { minTimeout: init.pingTimeoutMs, maxTimeout: Math.max(60_000, init.pingTimeoutMs) },
+        },
         peerDiscovery: init.mdns ? [mdns({ serviceTag: mdnsServiceTag(init.fleet) })] : [],
         services: {
           identify: identify(),

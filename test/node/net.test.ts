@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
@@ -19,6 +20,29 @@ function swarmKey(): Uint8Array {
 
 const nodes = new Set<FleetNet>()
 
+/**
+ * Watches pnet's cipher: the largest single `update()` and the largest WebAssembly memory
+ * its instances share. Without the 64 KiB write cap, megabyte updates grow that memory
+ * towards its 64 MB maximum (the ratchet of FINDINGS.md), where `grow()` throws and the
+ * connection dies.
+ */
+function watchXsalsa20(): { maxUpdate: number; maxMemory: number } {
+  const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as {
+    prototype: { update(input: Uint8Array, output?: Uint8Array): Uint8Array }
+  }
+  const seen = { maxUpdate: 0, maxMemory: 0 }
+  const update = XSalsa20.prototype.update
+  XSalsa20.prototype.update = function (this: { _xor?: { _memory?: Uint8Array } }, input, output) {
+    const result = update.call(this, input, output)
+    seen.maxUpdate = Math.max(seen.maxUpdate, input.byteLength)
+    seen.maxMemory = Math.max(seen.maxMemory, this._xor?._memory?.byteLength ?? 0)
+    return result
+  }
+  return seen
+}
+
+const cipher = watchXsalsa20()
+
 async function startNode(init: Partial<FleetNetInit> & { swarmKey: Uint8Array }): Promise<FleetNet> {
   const net = new FleetNet(
     { logger },
@@ -28,7 +52,6 @@ async function startNode(init: Partial<FleetNetInit> & { swarmKey: Uint8Array })
       listen: LOOPBACK,
       redialMinMs: 200,
       redialMaxMs: 1000,
-      pingIntervalMs: 2000,
       ...init,
       mdns: false,
     },
@@ -166,6 +189,31 @@ describe('FleetNet: three peers in one private network', () => {
     )
     assert.equal(a.connectedPeers().includes(b.peerId), true, 'the connection survived')
     t.diagnostic(`direct through pnet: ${N} x 1 MiB in ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(1)} MiB/s`)
+    assert.ok(cipher.maxUpdate > 0, 'the cipher watch sees pnet')
+    assert.ok(cipher.maxUpdate <= 64 * 1024, `largest cipher update ${cipher.maxUpdate} B`)
+    assert.ok(cipher.maxMemory <= 1024 * 1024, `cipher memory grew to ${cipher.maxMemory} B`)
+  })
+
+  it('12 x 4 MiB (the largest messages) each way at once: the cipher memory never grows', async (t) => {
+    const atA = collect(a, 'message')
+    const atB = collect(b, 'message')
+    const N = 12
+    const started = performance.now()
+    for (let i = 0; i < N; i++) {
+      a.send(b.peerId, numbered(i, 4 * 1024 * 1024))
+      b.send(a.peerId, numbered(i, 4 * 1024 * 1024))
+    }
+    await waitFor('2 x 48 MiB', () => atA.length === N && atB.length === N, 40_000)
+    const seconds = (performance.now() - started) / 1000
+    t.diagnostic(
+      `direct through pnet, both ways at once: 2 x ${N} x 4 MiB in ${seconds.toFixed(2)} s = ${((2 * N * 4) / seconds).toFixed(1)} MiB/s`,
+    )
+    assert.deepEqual(
+      atB.map((m) => seq(m.bytes)),
+      Array.from({ length: N }, (_, i) => i),
+    )
+    assert.ok(cipher.maxUpdate <= 64 * 1024, `largest cipher update ${cipher.maxUpdate} B`)
+    assert.ok(cipher.maxMemory <= 1024 * 1024, `cipher memory grew to ${cipher.maxMemory} B`)
   })
 })
 
