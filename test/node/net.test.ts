@@ -391,7 +391,8 @@ describe('FleetNet: limits', () => {
     const got = collect(a, 'message')
     for (let i = 0; i < 40; i++) chatty.send(a.peerId, numbered(i))
     await waitFor('all 40 handled', () => got.length + a.stats().dropped >= 40)
-    assert.ok(got.length >= 10 && got.length < 20, `delivered ${got.length}`)
+    // the burst of 10, plus 5 a second for however long the 40 took to arrive
+    assert.ok(got.length >= 10 && got.length < 30, `delivered ${got.length}`)
     assert.equal(a.stats().rateLimited, 40 - got.length)
     assert.ok(a.stats().penalised >= 1)
     assert.deepEqual(
