@@ -1,42 +1,24 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { type GossipSub, type GossipsubMessage, gossipsub, type Message, TopicValidatorResult } from '@libp2p/gossipsub'
-import { type Identify, identify } from '@libp2p/identify'
-import type {
-  Connection,
-  Ed25519PrivateKey,
-  Libp2p,
-  PeerId,
-  PeerInfo,
-  Stream,
-  StreamMessageEvent,
-} from '@libp2p/interface'
+import { type GossipsubMessage, type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { Connection, PeerId, PeerInfo, Stream } from '@libp2p/interface'
 import { TypedEventEmitter } from '@libp2p/interface'
-import { mdns } from '@libp2p/mdns'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { type Ping, ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
 import type { Logger } from 'pino'
 import { BootstrapDialer } from './bootstrap-dialer.ts'
-import { boundedPreSharedKey, checkSwarmKey } from './bounded-psk.ts'
-import { FleetNetInitError, FrameError, NotStartedError } from './errors.ts'
-import { FrameDecoder } from './frame-decoder.ts'
+import { receiveDirectStream } from './direct-receiver.ts'
+import { NotStartedError } from './errors.ts'
+import { createFleetLibp2p, type FleetLibp2p } from './fleet-libp2p.ts'
+import {
+  bootstrapPeers,
+  checkFleetNetInit,
+  type FleetNetInit,
+  type ResolvedFleetNetInit,
+  resolveFleetNetInit,
+} from './fleet-net-init.ts'
 import { PeerSender } from './peer-sender.ts'
 import { PenaltyBox } from './penalty-box.ts'
 import { captureStopLeftovers } from './stop-leftovers.ts'
 import { TokenBucket } from './token-bucket.ts'
-
-/** The libp2p services a fleet node runs. */
-export type FleetServices = {
-  identify: Identify
-  ping: Ping
-  pubsub: GossipSub
-}
-
-/** The libp2p host under a {@link FleetNet}. */
-export type FleetLibp2p = Libp2p<FleetServices>
 
 /** What the gossip validator decides about a message. */
 export type GossipVerdict = 'accept' | 'reject' | 'ignore'
@@ -49,103 +31,6 @@ export type GossipVerdict = 'accept' | 'reject' | 'ignore'
  * @remarks Synchronous and fast: it runs inside gossipsub's receive path.
  */
 export type GossipValidator = (from: string, bytes: Uint8Array, via: string) => GossipVerdict
-
-/** Options of a {@link FleetNet}; the optional ones default to {@link DEFAULT_FLEET_NET_INIT}. */
-export interface FleetNetInit {
-  /** The peer key (persisted by the caller); the peer id derives from it. */
-  privateKey: Ed25519PrivateKey
-  /** The swarm.key file bytes (`/key/swarm/psk/1.0.0/`, `/base16/`, 64 hex digits). */
-  swarmKey: Uint8Array
-  /** Fleet name: topic `/cis490/<fleet>/table/1`, protocol `/cis490/<fleet>/sync/1.0.0`. */
-  fleet: string
-  /** Listen multiaddrs. @defaultValue `['/ip4/0.0.0.0/tcp/4490']` */
-  listen?: string[]
-  /** Bootstrap peers as full multiaddrs with `/p2p/<id>`: dialled at start, re-dialled when lost. @defaultValue `[]` */
-  bootstrap?: string[]
-  /** Discover LAN peers by mDNS and dial them. @defaultValue `true` */
-  mdns?: boolean
-  /** Largest message, gossip or direct. @defaultValue 4 MiB */
-  maxMessageBytes?: number
-  /** Most open connections. @defaultValue 64 */
-  maxConnections?: number
-  /** Dial timeout. @defaultValue 10 s */
-  dialTimeoutMs?: number
-  /** Ping interval of the connection monitor (a peer that stops answering is hung up). @defaultValue 10 s */
-  pingIntervalMs?: number
-  /**
-   * Shortest time a ping may take before the connection is hung up (it adapts upwards to the
-   * measured round trips). @defaultValue 20 s
-   * @remarks libp2p's 5 s minimum hung up saturated connections on busy hosts: a ping queues
-   * behind the megabytes already in flight.
-   */
-  pingTimeoutMs?: number
-  /**
-   * Largest yamux receive window per stream. @defaultValue 4 MiB
-   * @remarks Bounds the data in flight ahead of pings and control frames (yamux's default is
-   * 16 MiB); 4 MiB is far above a LAN's bandwidth-delay product.
-   */
-  streamWindowBytes?: number
-  /** Inbound direct-message streams per connection. @defaultValue 2 */
-  maxSyncStreamsPerConnection?: number
-  /** Inbound (and outbound) streams per connection over all protocols, at the muxer. @defaultValue 256 */
-  maxStreamsPerConnection?: number
-  /** Direct messages waiting per peer; more are dropped and counted. @defaultValue 1024 */
-  maxQueuedMessagesPerPeer?: number
-  /** Direct-message bytes waiting per peer; more are dropped and counted. @defaultValue 64 MiB */
-  maxQueuedBytesPerPeer?: number
-  /** How long opening the direct stream, or one write waiting to drain, may take. @defaultValue 30 s */
-  sendTimeoutMs?: number
-  /** Inbound messages (gossip and direct) per second per peer. @defaultValue 1000 */
-  inboundMessagesPerSecond?: number
-  /** Inbound message burst per peer. @defaultValue 2000 */
-  inboundMessageBurst?: number
-  /** Inbound message bytes per second per peer. @defaultValue 64 MiB */
-  inboundBytesPerSecond?: number
-  /** Inbound byte burst per peer; at least `maxMessageBytes`. @defaultValue 128 MiB */
-  inboundByteBurst?: number
-  /** Penalties within `penaltyWindowMs` that ban a peer. @defaultValue 10 */
-  penaltyThreshold?: number
-  /** How long a penalty counts. @defaultValue 60 s */
-  penaltyWindowMs?: number
-  /** How long a banned peer is hung up on and refused. @defaultValue 5 min */
-  banMs?: number
-  /** First bootstrap re-dial delay, doubling per failure. @defaultValue 1 s */
-  redialMinMs?: number
-  /** Longest bootstrap re-dial delay. @defaultValue 30 s */
-  redialMaxMs?: number
-}
-
-type Resolved = Required<FleetNetInit>
-
-/** The defaults of every optional {@link FleetNetInit} field. */
-export const DEFAULT_FLEET_NET_INIT: Readonly<Omit<Resolved, 'privateKey' | 'swarmKey' | 'fleet'>> = Object.freeze({
-  listen: ['/ip4/0.0.0.0/tcp/4490'],
-  bootstrap: [],
-  mdns: true,
-  maxMessageBytes: 4 * 1024 * 1024,
-  maxConnections: 64,
-  dialTimeoutMs: 10_000,
-  pingIntervalMs: 10_000,
-  pingTimeoutMs: 20_000,
-  streamWindowBytes: 4 * 1024 * 1024,
-  maxSyncStreamsPerConnection: 2,
-  maxStreamsPerConnection: 256,
-  maxQueuedMessagesPerPeer: 1024,
-  maxQueuedBytesPerPeer: 64 * 1024 * 1024,
-  sendTimeoutMs: 30_000,
-  inboundMessagesPerSecond: 1000,
-  inboundMessageBurst: 2000,
-  inboundBytesPerSecond: 64 * 1024 * 1024,
-  inboundByteBurst: 128 * 1024 * 1024,
-  penaltyThreshold: 10,
-  penaltyWindowMs: 60_000,
-  banMs: 5 * 60_000,
-  redialMinMs: 1000,
-  redialMaxMs: 30_000,
-})
-
-/** Room for a gossipsub RPC's envelope (signature, key, seqno, topic, control) around one message. */
-const GOSSIP_RPC_OVERHEAD = 64 * 1024
 
 /** Counters of a {@link FleetNet} since it was constructed. */
 export interface FleetNetStats {
@@ -199,8 +84,6 @@ interface InboundLimits {
   lastPenaltyAt: number
 }
 
-const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
-
 /**
  * The fleet's libp2p network layer: a private network (pnet) host over TCP, Noise and Yamux
  * that moves the peer core's opaque messages by gossip (one topic) and by a direct
@@ -215,7 +98,7 @@ const FLEET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/
  */
 export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
   readonly #log: Logger
-  readonly #init: Resolved
+  readonly #init: ResolvedFleetNetInit
   readonly #topic: string
   readonly #protocol: string
   readonly #penalties: PenaltyBox
@@ -246,7 +129,7 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
   constructor(components: { logger: Logger }, init: FleetNetInit) {
     super()
     this.#log = components.logger.child({ ns: 'node:net' })
-    this.#init = { ...DEFAULT_FLEET_NET_INIT, ...dropUndefined(init) } as Resolved
+    this.#init = resolveFleetNetInit(init)
     this.#topic = `/cis490/${init.fleet}/table/1`
     this.#protocol = `/cis490/${init.fleet}/sync/1.0.0`
     this.#penalties = new PenaltyBox({
@@ -433,155 +316,14 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
     this.#log.debug({ count, reason, peer }, 'messages dropped')
   }
 
-  #checkInit(): void {
-    const init = this.#init
-    checkSwarmKey(init.swarmKey)
-    if (init.privateKey?.type !== 'Ed25519') throw new FleetNetInitError('privateKey: expected an Ed25519 private key')
-    if (typeof init.fleet !== 'string' || !FLEET_NAME.test(init.fleet)) {
-      throw new FleetNetInitError(
-        `fleet: expected 1-63 letters, digits, '.', '_' or '-' (starting with a letter or digit), got ${JSON.stringify(init.fleet)}`,
-      )
-    }
-    const positive: Array<keyof Resolved> = [
-      'maxMessageBytes',
-      'maxConnections',
-      'dialTimeoutMs',
-      'pingIntervalMs',
-      'pingTimeoutMs',
-      'streamWindowBytes',
-      'maxSyncStreamsPerConnection',
-      'maxStreamsPerConnection',
-      'maxQueuedMessagesPerPeer',
-      'maxQueuedBytesPerPeer',
-      'sendTimeoutMs',
-      'inboundMessagesPerSecond',
-      'inboundMessageBurst',
-      'inboundBytesPerSecond',
-      'inboundByteBurst',
-      'penaltyThreshold',
-      'penaltyWindowMs',
-      'banMs',
-      'redialMinMs',
-      'redialMaxMs',
-    ]
-    for (const key of positive) {
-      const value = init[key]
-      if (typeof value !== 'number' || !(value > 0)) {
-        throw new FleetNetInitError(`${key}: expected a positive number, got ${String(value)}`)
-      }
-    }
-    if (init.streamWindowBytes < 256 * 1024) {
-      throw new FleetNetInitError('streamWindowBytes: must be at least 256 KiB (yamux initial window)')
-    }
-    if (init.inboundByteBurst < init.maxMessageBytes) {
-      throw new FleetNetInitError(
-        'inboundByteBurst: must be at least maxMessageBytes, or no message that large gets in',
-      )
-    }
-    if (init.maxQueuedBytesPerPeer < init.maxMessageBytes) {
-      throw new FleetNetInitError('maxQueuedBytesPerPeer: must be at least maxMessageBytes')
-    }
-    for (const addr of init.listen) {
-      try {
-        multiaddr(addr)
-      } catch {
-        throw new FleetNetInitError(`listen: not a multiaddr: ${JSON.stringify(addr)}`)
-      }
-    }
-    this.#bootstrapPeers()
-  }
-
-  #bootstrapPeers(): Array<{ peer: string; addr: string }> {
-    const peers: Array<{ peer: string; addr: string }> = []
-    for (const addr of this.#init.bootstrap) {
-      let peer: string | undefined
-      try {
-        peer = multiaddr(addr)
-          .getComponents()
-          .findLast((c) => c.name === 'p2p')?.value
-      } catch {
-        peer = undefined
-      }
-      if (peer == null) {
-        throw new FleetNetInitError(
-          `bootstrap: expected a multiaddr ending in /p2p/<peer id>, got ${JSON.stringify(addr)}`,
-        )
-      }
-      if (peer !== this.peerId) peers.push({ peer, addr })
-    }
-    return peers
-  }
-
   async #start(): Promise<void> {
     if (this.#node != null) return
-    this.#checkInit()
+    checkFleetNetInit(this.#init)
     const init = this.#init
     const controller = new AbortController()
     let node: FleetLibp2p | undefined
     try {
-      node = await createLibp2p<FleetServices>({
-        start: false,
-        privateKey: init.privateKey,
-        addresses: { listen: [...init.listen] },
-        transports: [tcp()],
-        connectionProtector: boundedPreSharedKey(init.swarmKey),
-        connectionEncrypters: [noise()],
-        streamMuxers: [
-          yamux({
-            maxInboundStreams: init.maxStreamsPerConnection,
-            maxOutboundStreams: init.maxStreamsPerConnection,
-            streamOptions: { maxStreamWindowSize: init.streamWindowBytes },
-          }),
-        ],
-        connectionGater: {
-          denyDialPeer: (peerId) => this.#penalties.isBanned(peerId.toString()),
-          denyInboundEncryptedConnection: (peerId) => this.#penalties.isBanned(peerId.toString()),
-          denyOutboundEncryptedConnection: (peerId) => this.#penalties.isBanned(peerId.toString()),
-        },
-        connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
-        connectionMonitor: {
-          pingInterval: init.pingIntervalMs,
-          pingTimeout: { minTimeout: init.pingTimeoutMs, maxTimeout: Math.max(60_000, init.pingTimeoutMs) },
-        },
-        peerDiscovery: init.mdns ? [mdns({ serviceTag: mdnsServiceTag(init.fleet) })] : [],
-        services: {
-          identify: identify(),
-          ping: ping(),
-          pubsub: gossipsub({
-            globalSignaturePolicy: 'StrictSign',
-            fallbackToFloodsub: false,
-            allowPublishToZeroTopicPeers: false,
-            emitSelf: false,
-            allowedTopics: [this.#topic],
-            maxInboundDataLength: init.maxMessageBytes + GOSSIP_RPC_OVERHEAD,
-            scoreParams: {
-              topics: {
-                [this.#topic]: {
-                  topicWeight: 1,
-                  timeInMeshWeight: 0.01,
-                  timeInMeshQuantum: 1000,
-                  timeInMeshCap: 300,
-                  firstMessageDeliveriesWeight: 0.5,
-                  firstMessageDeliveriesDecay: 0.9,
-                  firstMessageDeliveriesCap: 20,
-                  // a job table is quiet for minutes: never punish a mesh peer for sending little
-                  meshMessageDeliveriesWeight: 0,
-                  meshMessageDeliveriesDecay: 0.5,
-                  meshMessageDeliveriesCap: 100,
-                  meshMessageDeliveriesThreshold: 1,
-                  meshMessageDeliveriesWindow: 10,
-                  meshMessageDeliveriesActivation: 5000,
-                  meshFailurePenaltyWeight: 0,
-                  meshFailurePenaltyDecay: 0.5,
-                  // each reject costs its square: three within a few seconds sink a peer below graylist
-                  invalidMessageDeliveriesWeight: -10,
-                  invalidMessageDeliveriesDecay: 0.9,
-                },
-              },
-            },
-          }),
-        },
-      })
+      node = await createFleetLibp2p(init, this.#topic, (peer) => this.#penalties.isBanned(peer))
       this.#node = node
       this.#controller = controller
       await node.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
@@ -598,7 +340,7 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
       await node.start()
       pubsub.subscribe(this.#topic)
       this.#bootstrap = new BootstrapDialer({
-        peers: this.#bootstrapPeers(),
+        peers: bootstrapPeers(init.bootstrap, this.peerId),
         minBackoffMs: init.redialMinMs,
         maxBackoffMs: init.redialMaxMs,
         dial: async (addr, signal) => {
@@ -731,63 +473,31 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
       stream.abort(new Error('peer refused'))
       return
     }
-    const decoder = new FrameDecoder(this.#init.maxMessageBytes)
-    let failed = false
-    const fail = (reason: string, err: Error): void => {
-      failed = true
-      this.#counters.rejected++
-      this.penalise(peer, reason)
-      stream.abort(err)
-    }
-    const deliver = (frame: Uint8Array): void => {
-      if (!this.#running) return
-      if (!this.#allowInbound(peer, frame.byteLength)) {
-        this.#counters.dropped++
-        const limits = this.#inbound.get(peer)
-        const now = Date.now()
-        if (limits != null && now - limits.lastPenaltyAt >= 1000) {
-          limits.lastPenaltyAt = now
-          this.penalise(peer, 'direct messages over the rate limit')
-        }
-        return
-      }
-      this.#counters.messagesIn++
-      this.#counters.bytesIn += frame.byteLength
-      this.safeDispatchEvent('message', { detail: { from: peer, bytes: frame } })
-    }
-    stream.addEventListener('message', (evt: StreamMessageEvent) => {
-      if (failed) return
-      try {
-        const data = evt.data
-        decoder.push(data instanceof Uint8Array ? data : data.subarray(), deliver)
-      } catch (err) {
-        if (err instanceof FrameError) fail(err.message, err)
-        else {
-          failed = true
-          this.#log.error({ err, peer }, 'direct message handling failed')
-          stream.abort(err instanceof Error ? err : new Error(String(err)))
-        }
-      }
-    })
-    stream.addEventListener('remoteCloseWrite', () => {
-      if (failed) return
-      if (decoder.midFrame) {
-        fail('stream closed inside a frame', new FrameError('stream closed inside a frame'))
-        return
-      }
-      stream.close().catch((err: unknown) => stream.abort(err instanceof Error ? err : new Error(String(err))))
-    })
-    stream.addEventListener('close', (evt) => {
-      if (evt.error != null && !failed) this.#log.debug({ err: evt.error, peer }, 'inbound direct stream error')
+    receiveDirectStream(stream, {
+      maxFrameBytes: this.#init.maxMessageBytes,
+      log: this.#log.child({ peer }),
+      onViolation: (reason) => {
+        this.#counters.rejected++
+        this.penalise(peer, reason)
+      },
+      onFrame: (frame) => this.#onDirectMessage(peer, frame),
     })
   }
-}
 
-function dropUndefined<T extends object>(obj: T): Partial<T> {
-  return Object.fromEntries(Object.entries(obj).filter(([, v]) => v !== undefined)) as Partial<T>
-}
-
-/** The fleet's own mDNS service name, so that other libp2p hosts on the LAN are not dialled. */
-function mdnsServiceTag(fleet: string): string {
-  return `_cis490-${fleet.toLowerCase().replace(/[^a-z0-9-]/g, '-')}._udp.local`
+  #onDirectMessage(peer: string, frame: Uint8Array): void {
+    if (!this.#running) return
+    if (!this.#allowInbound(peer, frame.byteLength)) {
+      this.#counters.dropped++
+      const limits = this.#inbound.get(peer)
+      const now = Date.now()
+      if (limits != null && now - limits.lastPenaltyAt >= 1000) {
+        limits.lastPenaltyAt = now
+        this.penalise(peer, 'direct messages over the rate limit')
+      }
+      return
+    }
+    this.#counters.messagesIn++
+    this.#counters.bytesIn += frame.byteLength
+    this.safeDispatchEvent('message', { detail: { from: peer, bytes: frame } })
+  }
 }

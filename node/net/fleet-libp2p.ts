@@ -1,0 +1,104 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
+import { type Identify, identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { type Ping, ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { boundedPreSharedKey } from './bounded-psk.ts'
+import type { ResolvedFleetNetInit } from './fleet-net-init.ts'
+
+/** The libp2p services a fleet node runs. */
+export type FleetServices = {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+}
+
+/** The libp2p host under a {@link FleetNet}. */
+export type FleetLibp2p = Libp2p<FleetServices>
+
+/** Room for a gossipsub RPC's envelope (signature, key, seqno, topic, control) around one message. */
+const GOSSIP_RPC_OVERHEAD = 64 * 1024
+
+/**
+ * Creates (unstarted) the libp2p host of a fleet node: TCP, pnet with bounded cipher writes,
+ * Noise, Yamux, identify, ping, gossipsub with StrictSign and scoring on the fleet topic, and
+ * mDNS when enabled. `isBanned` gates dials and connections both ways.
+ */
+export function createFleetLibp2p(
+  init: ResolvedFleetNetInit,
+  topic: string,
+  isBanned: (peer: string) => boolean,
+): Promise<FleetLibp2p> {
+  return createLibp2p<FleetServices>({
+    start: false,
+    privateKey: init.privateKey,
+    addresses: { listen: [...init.listen] },
+    transports: [tcp()],
+    connectionProtector: boundedPreSharedKey(init.swarmKey),
+    connectionEncrypters: [noise()],
+    streamMuxers: [
+      yamux({
+        maxInboundStreams: init.maxStreamsPerConnection,
+        maxOutboundStreams: init.maxStreamsPerConnection,
+        streamOptions: { maxStreamWindowSize: init.streamWindowBytes },
+      }),
+    ],
+    connectionGater: {
+      denyDialPeer: (peerId) => isBanned(peerId.toString()),
+      denyInboundEncryptedConnection: (peerId) => isBanned(peerId.toString()),
+      denyOutboundEncryptedConnection: (peerId) => isBanned(peerId.toString()),
+    },
+    connectionManager: { maxConnections: init.maxConnections, dialTimeout: init.dialTimeoutMs },
+    connectionMonitor: {
+      pingInterval: init.pingIntervalMs,
+      pingTimeout: { minTimeout: init.pingTimeoutMs, maxTimeout: Math.max(60_000, init.pingTimeoutMs) },
+    },
+    peerDiscovery: init.mdns ? [mdns({ serviceTag: mdnsServiceTag(init.fleet) })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: 'StrictSign',
+        fallbackToFloodsub: false,
+        allowPublishToZeroTopicPeers: false,
+        emitSelf: false,
+        allowedTopics: [topic],
+        maxInboundDataLength: init.maxMessageBytes + GOSSIP_RPC_OVERHEAD,
+        scoreParams: {
+          topics: {
+            [topic]: {
+              topicWeight: 1,
+              timeInMeshWeight: 0.01,
+              timeInMeshQuantum: 1000,
+              timeInMeshCap: 300,
+              firstMessageDeliveriesWeight: 0.5,
+              firstMessageDeliveriesDecay: 0.9,
+              firstMessageDeliveriesCap: 20,
+              // a job table is quiet for minutes: never punish a mesh peer for sending little
+              meshMessageDeliveriesWeight: 0,
+              meshMessageDeliveriesDecay: 0.5,
+              meshMessageDeliveriesCap: 100,
+              meshMessageDeliveriesThreshold: 1,
+              meshMessageDeliveriesWindow: 10,
+              meshMessageDeliveriesActivation: 5000,
+              meshFailurePenaltyWeight: 0,
+              meshFailurePenaltyDecay: 0.5,
+              // each reject costs its square: three within a few seconds sink a peer below graylist
+              invalidMessageDeliveriesWeight: -10,
+              invalidMessageDeliveriesDecay: 0.9,
+            },
+          },
+        },
+      }),
+    },
+  })
+}
+
+/** The fleet's own mDNS service name, so that other libp2p hosts on the LAN are not dialled. */
+function mdnsServiceTag(fleet: string): string {
+  return `_cis490-${fleet.toLowerCase().replace(/[^a-z0-9-]/g, '-')}._udp.local`
+}
