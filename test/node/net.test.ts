@@ -476,6 +476,11 @@ describe('FleetNet: restarts', () => {
     assert.deepEqual(net.addresses(), addrs)
     await Promise.all([net.stop(), net.stop()])
     assert.deepEqual(net.connectedPeers(), [])
+    // the same instance starts again, on a new host
+    await net.start()
+    assert.equal(net.addresses().length, 1)
+    assert.equal(net.libp2p.status, 'started')
+    await net.stop()
     net.publish(new Uint8Array([1]))
     net.send(net.peerId, new Uint8Array([1]))
     assert.equal(net.stats().publishFailed, 1)
