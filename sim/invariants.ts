@@ -111,6 +111,11 @@ export class InvariantChecker {
   private readonly graceMs: number
   private readonly maxViolations: number
   private readonly legitSpecs = new Map<string, Set<string>>()
+  /** Per peer: the jobs it has derived so far, until it first holds every job loaded. */
+  private readonly derivedSoFar = new Map<number, Set<string>>()
+  /** Per peer: when it first derived every job the operator had loaded (virtual ms). */
+  private readonly fullTableAt = new Map<number, number>()
+  private peers = 0
   private readonly legitCancels = new Set<string>()
   private readonly legitRequeues = new Set<string>()
   private readonly runsByKey = new Map<string, ActiveRun[]>()
@@ -156,6 +161,31 @@ export class InvariantChecker {
     set.add(constraintsKey(spec))
   }
 
+  /** How many peers the run has (for `loadConvergedMs`). */
+  setPeers(n: number): void {
+    this.peers = n
+  }
+
+  private noteFullTable(peer: CheckedPeer, jobs: readonly DerivedJob[], now: number): void {
+    if (this.fullTableAt.has(peer.index) || this.legitSpecs.size === 0) return
+    let seen = this.derivedSoFar.get(peer.index)
+    if (seen === undefined) {
+      seen = new Set()
+      this.derivedSoFar.set(peer.index, seen)
+    }
+    for (const j of jobs) seen.add(j.id)
+    if (seen.size >= this.legitSpecs.size) {
+      this.fullTableAt.set(peer.index, now)
+      this.derivedSoFar.delete(peer.index)
+    }
+  }
+
+  /** When every peer first derived every job loaded so far (virtual ms), or null if some never did. */
+  get loadConvergedMs(): number | null {
+    if (this.fullTableAt.size < this.peers) return null
+    return Math.max(...this.fullTableAt.values())
+  }
+
   /** The operator cancelled generation `g` of `job`. */
   legitCancel(job: string, g: number): void {
     this.legitCancels.add(`${job}/${g}`)
@@ -175,6 +205,7 @@ export class InvariantChecker {
 
   /** A peer derived new states for `jobs`. Checks invariants 2 and 6, and remembers results seen. */
   onDerived(peer: CheckedPeer, jobs: readonly DerivedJob[], now: number): void {
+    if (this.fullTableAt.size < this.peers) this.noteFullTable(peer, jobs, now)
     for (const j of jobs) {
       const specs = this.legitSpecs.get(j.id)
       if (specs === undefined) {

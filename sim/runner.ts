@@ -69,6 +69,8 @@ export interface SimDetails {
   durationS: number
   /** Virtual seconds at which the fault window closed (faults healed). */
   quietAtS: number
+  /** When every peer first derived every job of the first manifest load (virtual ms after it), or null. */
+  loadConvergedMs: number | null
   /** The largest size each per-peer map reached on any peer (sampled every 5 virtual seconds and at the end). */
   maxMapSizes: Record<string, number>
   /** The same maps' sizes summed over the peers at the end of the run. */
@@ -148,6 +150,7 @@ class Simulation implements FaultTarget {
       policies: this.workload.policies,
       graceMs: cfg.settleMs,
     })
+    this.checker.setPeers(opts.peers)
     const clockRng = Prng.stream(opts.seed, 'clocks')
     const skew = this.faults.has('skew')
     const clockOf = (): PeerClock =>
@@ -493,6 +496,7 @@ class Simulation implements FaultTarget {
       records: table.size,
       durationS: this.windowMs / 1000,
       quietAtS: this.quietAt / 1000,
+      loadConvergedMs: this.checker.loadConvergedMs,
       maxMapSizes: this.maxSizes,
       endMapSizes: this.endSizes(),
     }
