@@ -1,5 +1,5 @@
 export type { ChangeVerdict, SyncMessageVerdict } from './change-guard.ts'
-export { checkChange, checkSyncMessage, GENESIS_HASH, LOG_OBJECT_ID } from './change-guard.ts'
+export { checkChange, checkSyncMessage, GENESIS_HASH, LOG_OBJECT_ID, MAX_DOCUMENT_BYTES } from './change-guard.ts'
 export type { DerivedJob, JobStatus, LocalView, TableJobSpec, TrustConfig } from './derive.ts'
 export { compareClaims, deriveJobs, deriveRecords, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
 export type { LocallyLapsed } from './derived-table.ts'

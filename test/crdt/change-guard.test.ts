@@ -148,6 +148,14 @@ describe('checkChange', async () => {
     }
   })
 
+  it("refuses appends written as the genesis change's actor", () => {
+    const genesisActor = Automerge.decodeChange(Automerge.getAllChanges(createJobTable())[0]).actor
+    const doc = appendRecords(Automerge.clone(base, { actor: genesisActor }), [other], 5)
+    const verdict = checkChange(Automerge.getLastLocalChange(doc))
+    assert.equal(verdict.ok, false)
+    if (!verdict.ok) assert.match(verdict.reason, /genesis/)
+  })
+
   it('refuses garbage, truncated changes, empty and oversized changes; never throws', () => {
     const good = Automerge.getLastLocalChange(appendRecords(Automerge.clone(base, { actor: actor(7) }), [other], 2))
     assert.ok(good !== undefined)
