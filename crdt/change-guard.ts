@@ -149,7 +149,11 @@ function checkDocument(bytes: Uint8Array): ChangeVerdict {
   try {
     const keys = Object.keys(doc)
     if (keys.length !== 2 || !keys.includes('v') || !keys.includes('log')) return refuse('a document of another shape')
-    if (doc.v !== 1 || Automerge.getConflicts(doc, 'v') !== undefined || Automerge.getConflicts(doc, 'log') !== undefined)
+    if (
+      doc.v !== 1 ||
+      Automerge.getConflicts(doc, 'v') !== undefined ||
+      Automerge.getConflicts(doc, 'log') !== undefined
+    )
       return refuse('a document whose root was written again')
     const log = doc.log
     if (!Array.isArray(log) || Automerge.getObjectId(log) !== GENESIS.log) return refuse('a document with another log')
