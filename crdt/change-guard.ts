@@ -73,9 +73,10 @@ let cachedBytes = 0
  * whose every op inserts a byte string into the log (no deletes, no overwrites, nothing
  * outside the log, no new objects), within `MAX_CHANGE_BYTES` and `MAX_CHANGE_OPS`.
  * @remarks Total: never throws; bytes that do not decode are refused. A document chunk
- * (Automerge's sync protocol sends one to a peer that has nothing) passes when every
- * change in it does. Costs one `Automerge.decodeChange`, 0.1-0.5 ms (measured in
- * test/crdt/change-guard.test.ts); recent verdicts are cached by content.
+ * (Automerge's sync protocol sends one to a peer that has nothing) passes when its shape
+ * is an honest table's (see `checkDocument`). A change costs one `Automerge.decodeChange`,
+ * about 0.1-0.2 ms for one record (measured in test/crdt/change-guard.test.ts); recent
+ * verdicts are cached by content (a few µs).
  */
 export function checkChange(bytes: unknown): ChangeVerdict {
   if (!(bytes instanceof Uint8Array)) return refuse('not bytes')
