@@ -14,7 +14,9 @@
  * batches, forward, backward, Adam); ours gathers and standardises every batch from the
  * raw rows, torch indexes a pre-built tensor. CPU seconds: ours are the process's during
  * the epochs (`process.cpuUsage`), torch's `time.process_time()` over the same loop.
- * PyTorch is Debian's python3-torch (`/usr/bin/python3`; `PYTHON` overrides).
+ * PyTorch is Debian's python3-torch (`/usr/bin/python3`; `PYTHON` overrides); with more
+ * than one thread it runs twice, with OpenMP's default (spinning) waits and with
+ * `OMP_WAIT_POLICY=PASSIVE`, and the faster run is the reference.
  *
  *   npx node bench/neural-throughput.ts [models=mlp,lstm] [rounds=3] [mlpRows=40000] [seqRows=12000] [backend=wasm]
  */
@@ -96,7 +98,7 @@ function runTfjs(model: Model, rows: number, epochs: number, backend: string, th
   return JSON.parse(out.trim().split('\n').at(-1)!) as Rate
 }
 
-function runTorch(dir: string, model: Model, epochs: number, threads: number): Rate {
+function runTorch(dir: string, model: Model, epochs: number, threads: number, passive = false): Rate {
   const h = hyperOf(model, epochs) as {
     batch_size: number
     hidden: number
@@ -115,7 +117,7 @@ function runTorch(dir: string, model: Model, epochs: number, threads: number): R
         String,
       ),
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: passive ? { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } : process.env },
   )
   const r = JSON.parse(out.trim().split('\n').at(-1)!) as { windows_per_s: number; windows_per_cpu_s: number }
   return { wps: r.windows_per_s, wpcs: r.windows_per_cpu_s }
@@ -164,14 +166,19 @@ async function main(): Promise<void> {
         const epochs = model === 'mlp' ? 2 : 1
         for (const threads of threadCounts) {
           const fast = runTfjs(model, rows, epochs, backend, threads, true)
-          const torch = runTorch(dir, model, epochs, threads)
+          // With several threads, torch's OpenMP threads spin while waiting (its default), which
+          // collapses on a machine whose cores are busy: the better of spinning and passive waits
+          // is the reference.
+          const spin = runTorch(dir, model, epochs, threads)
+          const passive = threads > 1 ? runTorch(dir, model, epochs, threads, true) : spin
+          const torch = passive.wps > spin.wps ? passive : spin
           const base = runTfjs(model, rows, epochs, backend, threads, false)
           add(`${model} ${threads} fast`, fast)
           add(`${model} ${threads} base`, base)
           add(`${model} ${threads} torch`, torch)
           console.log(
             `  round ${round} ${model.padEnd(4)} ${threads} thread${threads === 1 ? ' ' : 's'}: ` +
-              `tfjs fast ${fmt(fast)}, torch ${fmt(torch)}, tfjs base ${fmt(base)}; ` +
+              `tfjs fast ${fmt(fast)}, torch ${fmt(torch)}${threads > 1 ? ` (spin ${fmt(spin)}, passive ${fmt(passive)})` : ''}, tfjs base ${fmt(base)}; ` +
               `fast/torch ${(fast.wps / torch.wps).toFixed(2)} wall ${(fast.wpcs / torch.wpcs).toFixed(2)} CPU; ` +
               `load ${loadavg()[0].toFixed(1)}`,
           )
