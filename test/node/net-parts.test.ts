@@ -219,9 +219,12 @@ describe('FleetNet options', () => {
     ]
     for (const [patch, message] of cases) {
       const net = new FleetNet({ logger }, { ...base, ...patch })
-      await assert.rejects(net.start(), (err: Error) => err instanceof FleetNetInitError && message.test(err.message))
-      assert.throws(() => net.libp2p, /not started/)
-      await net.stop()
+      try {
+        await assert.rejects(net.start(), (err: Error) => err instanceof FleetNetInitError && message.test(err.message))
+        assert.throws(() => net.libp2p, /not started/)
+      } finally {
+        await net.stop()
+      }
     }
   })
 })
