@@ -222,12 +222,17 @@ describe('FleetNet: private network boundary', () => {
 
   it('refuses to start without a valid swarm key', async () => {
     const privateKey = await generateKeyPair('Ed25519')
-    const bad = new FleetNet({ logger }, { privateKey, swarmKey: new Uint8Array(), fleet: 'test', mdns: false })
+    const bad = new FleetNet(
+      { logger },
+      { privateKey, swarmKey: new Uint8Array(), fleet: 'test', listen: LOOPBACK, mdns: false },
+    )
+    nodes.add(bad)
     await assert.rejects(bad.start(), SwarmKeyError)
     const garbled = new FleetNet(
       { logger },
-      { privateKey, swarmKey: new TextEncoder().encode('secret'), fleet: 'test', mdns: false },
+      { privateKey, swarmKey: new TextEncoder().encode('secret'), fleet: 'test', listen: LOOPBACK, mdns: false },
     )
+    nodes.add(garbled)
     await assert.rejects(garbled.start(), /swarm key: expected the first line/)
     await bad.stop()
     await garbled.stop()
@@ -241,10 +246,10 @@ describe('FleetNet: private network boundary', () => {
       { logger },
       { privateKey: await generateKeyPair('Ed25519'), swarmKey: key, fleet: 'test', listen: [taken], mdns: false },
     )
+    nodes.add(b)
     await assert.rejects(b.start())
     assert.throws(() => b.libp2p, /not started/)
     assert.deepEqual(b.addresses(), [])
-    nodes.add(b)
   })
 
   it('a peer with another swarm key never connects and sees nothing', async () => {
