@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm'
 import { isOpenBlas, loadOpenBlas } from '../knn/index.ts'
-import { type BlasBackendName, registerBlasMatMul } from './blas-matmul.ts'
+import { type BlasBackendName, blasMatMulOf, registerBlasMatMul } from './blas-matmul.ts'
 import { registerFastConv1dFilterGradient } from './conv1d-grad.ts'
 import { registerFastTileGradient } from './tile-grad.ts'
 import { registerWasmConv2dFilterGrad } from './wasm-conv-grad.ts'
@@ -46,7 +46,9 @@ export interface NeuralBackend {
 
 /**
  * Set to `0` to train with tfjs's own matMul kernels and `tf.train.adam` on the wasm and
- * cpu backends, as before OpenBLAS kernels and the fused Adam existed (for comparisons).
+ * cpu backends, as before OpenBLAS kernels, the fused Adam and the fast trainers existed
+ * (for comparisons). Read when a backend is selected; kernels already replaced in this
+ * process stay replaced, so compare in separate processes.
  */
 export const NEURAL_FAST_ENV = 'CIS490_NEURAL_FAST'
 
@@ -59,11 +61,17 @@ function fastPathsOn(): boolean {
  * returning its description, or null when it does not load or {@link NEURAL_FAST_ENV} is `0`.
  */
 function useBlas(backendName: BlasBackendName): string | null {
-  if (!fastPathsOn()) return null
-  const blas = loadOpenBlas()
-  if (!isOpenBlas(blas)) return null
-  registerBlasMatMul(backendName, blas)
-  return `OpenBLAS ${blas.config.split(' ')[1] ?? ''} ${blas.core}, ${blas.threads()} thread${blas.threads() === 1 ? '' : 's'}`
+  let blas = blasMatMulOf(backendName)
+  if (blas === null && fastPathsOn()) {
+    const loaded = loadOpenBlas()
+    if (isOpenBlas(loaded)) {
+      registerBlasMatMul(backendName, loaded)
+      blas = loaded
+    }
+  }
+  if (blas === null) return null
+  const threads = blas.threads()
+  return `OpenBLAS ${blas.config.split(' ')[1] ?? ''} ${blas.core}, ${threads} thread${threads === 1 ? '' : 's'}`
 }
 
 const require = createRequire(import.meta.url)

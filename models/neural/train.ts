@@ -49,7 +49,7 @@ async function trainOne(ctx: TrainContext): Promise<TrainedModel> {
   )
   const model = buildNeuralModel(name, { inputShape, classes }, hyper)
   try {
-    const blas = blasMatMulOf(backend.name)
+    const blas = backend.blas === null ? null : blasMatMulOf(backend.name)
     // The MLP and the LSTM train outside tfjs's engine when their products can run on OpenBLAS.
     const fast: FastTrainer | null =
       blas === null
