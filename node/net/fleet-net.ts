@@ -40,7 +40,10 @@ export interface FleetNetStats {
   gossipOut: number
   /** Direct messages delivered. */
   messagesIn: number
-  /** Direct messages handed to a stream. */
+  /**
+   * Direct messages handed to a stream. Delivery is not acknowledged: what sits in a stream's
+   * buffers when its connection dies is lost without a count (the core resyncs on reconnect).
+   */
   messagesOut: number
   /** Payload bytes delivered (gossip and direct; no framing or wire overhead). */
   bytesIn: number
