@@ -42,6 +42,8 @@ describe('same seed, same backend, same weights', () => {
     ['wasm', 'transformer', { seq_len: 4, heads: 2, layers: 1 }],
     ['cpu', 'mlp', {}],
     ['cpu', 'gru', { seq_len: 3, layers: 1 }],
+    // With OpenBLAS, mlp and lstm train outside tfjs's engine (DenseTrainer, LstmTrainer).
+    ['wasm', 'lstm', { seq_len: 3 }],
   ]
   for (const [backend, model, extra] of cases) {
     test(`${model} on ${backend}: identical bundle bytes for seed 0 twice, different weights for seed 1`, async () => {
