@@ -406,7 +406,12 @@ async function publishBundle(
         () => true,
         () => false,
       )
-      await rename(tmp, out)
+      try {
+        await rename(tmp, out)
+      } catch (err) {
+        if (hadOld) await rename(old, out).catch(() => {})
+        throw err
+      }
       if (hadOld) await rm(old, { recursive: true, force: true })
     } else {
       await rename(tmp, out).catch((err: NodeJS.ErrnoException) => {

@@ -233,7 +233,12 @@ function replaceDir(tmp: string, dir: string, replace: boolean): void {
   if (!isSynthesizedDataset(dir)) throw new DatasetError({ file: dir }, 'changed while writing; refusing to replace it')
   const old = `${tmp}-old`
   renameSync(dir, old)
-  renameSync(tmp, dir)
+  try {
+    renameSync(tmp, dir)
+  } catch (err) {
+    renameSync(old, dir)
+    throw err
+  }
   rmSync(old, { recursive: true, force: true })
 }
 

@@ -18,7 +18,7 @@ interface Run {
 }
 
 /** Spawns `cis490-node ARGS` (async, so that cases can run two at a time on two cores). */
-function cli(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
+function cli(args: readonly string[], timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''

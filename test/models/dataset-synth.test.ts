@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { loadDataset, synthesizeDataset } from '../../models/dataset/index.ts'
+import { DatasetError, isSynthesizedDataset, loadDataset, synthesizeDataset } from '../../models/dataset/index.ts'
 import type { Dataset } from '../../models/types.ts'
 import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
 
@@ -69,6 +69,43 @@ describe('synthesizeDataset', () => {
     await assert.rejects(makeSyntheticDataset(join(root, 'a')), /exists and is not empty/)
     await assert.rejects(makeSyntheticDataset(join(root, 'x1'), { realisticFeatures: 99 }), RangeError)
     await assert.rejects(makeSyntheticDataset(join(root, 'x2'), { hosts: ['a/b'] }), /host "a\/b"/)
+  })
+
+  it('never replaces a file or a foreign directory; with replace, only a dataset it wrote', async () => {
+    const tiny = { episodes: 2, windows: 2, features: 4, realisticFeatures: 3 }
+    const file = join(root, 'notes.txt')
+    writeFileSync(file, 'precious')
+    for (const replace of [false, true]) {
+      await assert.rejects(
+        synthesizeDataset(file, tiny, { replace }),
+        (err: unknown) => err instanceof DatasetError && /notes\.txt: exists and is a file; refusing/.test(err.message),
+      )
+      await assert.rejects(synthesizeDataset(join(file, 'sub'), tiny, { replace }), /a part of the path is a file/)
+    }
+    assert.equal(readFileSync(file, 'utf8'), 'precious')
+    const foreign = join(root, 'foreign')
+    mkdirSync(foreign)
+    writeFileSync(join(foreign, 'dataset.toml'), 'name = "mine"\n')
+    writeFileSync(join(foreign, 'a.csv'), 'host\n')
+    assert.equal(isSynthesizedDataset(foreign), false)
+    await assert.rejects(
+      synthesizeDataset(foreign, tiny, { replace: true }),
+      /not a dataset written by `dataset synth`/,
+    )
+    assert.deepEqual(readdirSync(foreign).sort(), ['a.csv', 'dataset.toml'])
+    const ours = join(root, 'ours')
+    await synthesizeDataset(ours, { ...tiny, seed: 1 })
+    assert.equal(isSynthesizedDataset(ours), true)
+    await assert.rejects(synthesizeDataset(ours, { ...tiny, seed: 2 }), /exists and is not empty/)
+    await synthesizeDataset(ours, { ...tiny, seed: 2, hosts: ['only'] }, { replace: true })
+    assert.deepEqual(readdirSync(ours).sort(), ['dataset.toml', 'only.csv'])
+    assert.match(readFileSync(join(ours, 'dataset.toml'), 'utf8'), /seed 2\./)
+    mkdirSync(join(ours, 'sub'))
+    assert.equal(isSynthesizedDataset(ours), false)
+    assert.deepEqual(
+      readdirSync(root).filter((f) => f.includes('.tmp-')),
+      [],
+    )
   })
 
   it('gives each episode one label', () => {
