@@ -17,7 +17,7 @@ describe('cli reportError (the top-level handler)', () => {
   it('prints input errors of every folder as one `error:` line and exits 2', () => {
     for (const err of [
       new UsageError('--out x: bad'),
-      new ManifestError('m.toml: jobs[0].model: bad'),
+      new ManifestError('m.toml', 'jobs[0].model', 'bad'),
       new DatasetError({ file: 'd' }, 'bad'),
       new KeyFileError('k.key', 'bad'),
       new OutputExistsError('o exists'),
