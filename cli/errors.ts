@@ -89,8 +89,8 @@ export function reportError(
     if (debug) out.write(stackText(err))
     return EXIT.failed
   }
-  out.write(`internal error: ${firstLine(message)}\n`)
-  out.write(debug ? stackText(err) : `(set ${DEBUG_ENV}=1 for the stack trace)\n`)
+  out.write(`internal error: ${firstLine(message)}${debug ? '' : ` (set ${DEBUG_ENV}=1 for the stack trace)`}\n`)
+  if (debug) out.write(stackText(err))
   return EXIT.failed
 }
 
