@@ -1,0 +1,553 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import { withBitswap } from '@helia/bitswap'
+import type { BlockBroker } from '@helia/interface'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
+import type { Libp2p } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { FsBlockstore } from 'blockstore-fs'
+import { createHeliaLight, type Helia } from 'helia'
+import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
+import { equals } from 'multiformats/bytes'
+import type { CID } from 'multiformats/cid'
+import type { Logger } from 'pino'
+import { importBundle } from '../../models/bundle/index.ts'
+import { hasLinks, linksOf, parseCid } from './dag-links.ts'
+import {
+  BadCidError,
+  BlockExportError,
+  BlockFetchError,
+  BlockServiceNotStartedError,
+  IncompleteDagError,
+} from './errors.ts'
+import { withStreamBackpressure } from './stream-backpressure.ts'
+
+/** Options of a {@link BlockService}; the optional ones default to {@link DEFAULT_BLOCK_SERVICE_INIT}. */
+export interface BlockServiceInit {
+  /** The blockstore-fs directory (e.g. `DATA_DIR/blocks`); created when missing. Pins live in `pins.json` inside it. */
+  dir: string
+  /** Blocks a fetch wants at once (its window over the DAG). @defaultValue 64 */
+  wantWindow?: number
+  /** How long one want may wait before it is cancelled and sent again to the peers connected then. @defaultValue 10 s */
+  wantRetryMs?: number
+  /** Default timeout of a whole {@link BlockService.fetch}. @defaultValue 10 min */
+  fetchTimeoutMs?: number
+  /**
+   * Most wants bitswap keeps per remote peer (more are dropped, the oldest and lowest priority first).
+   * @defaultValue 256
+   * @remarks A provider loads every block of one peer's unsent wants into one reply: this bounds
+   * that reply (256 x 256 KiB leaves = 64 MiB) for peers with long want lists.
+   */
+  maxWantsPerPeer?: number
+  /** Replies bitswap builds and sends to one peer at once. @defaultValue 2 */
+  sendConcurrencyPerPeer?: number
+  /** Largest bitswap message sent or taken. @defaultValue 4 MiB (bitswap's default) */
+  maxMessageBytes?: number
+  /** How long a bitswap message may take to send. @defaultValue 30 s */
+  messageSendTimeoutMs?: number
+}
+
+/** A {@link BlockServiceInit} with every default filled in. */
+export type ResolvedBlockServiceInit = Required<BlockServiceInit>
+
+/** The defaults of every optional {@link BlockServiceInit} field. */
+export const DEFAULT_BLOCK_SERVICE_INIT: Readonly<Omit<ResolvedBlockServiceInit, 'dir'>> = Object.freeze({
+  wantWindow: 64,
+  wantRetryMs: 10_000,
+  fetchTimeoutMs: 10 * 60_000,
+  maxWantsPerPeer: 256,
+  sendConcurrencyPerPeer: 2,
+  maxMessageBytes: 4 * 1024 * 1024,
+  messageSendTimeoutMs: 30_000,
+})
+
+/** What {@link BlockService.importDirectory} stored. */
+export interface ImportResult {
+  /** The root CID (a UnixFS directory), as `models/bundle` computes it. */
+  cid: string
+  /** Bytes of all the DAG's blocks. */
+  bytes: number
+  /** Blocks of the DAG. */
+  blocks: number
+  /** Blocks that were not stored before this import. */
+  newBlocks: number
+}
+
+/** Options of {@link BlockService.fetch}. */
+export interface FetchOptions {
+  signal?: AbortSignal
+  /** Fail after this long. @defaultValue `fetchTimeoutMs` */
+  timeoutMs?: number
+  /** Peers to dial first: multiaddrs with `/p2p/<id>`, or peer ids already in the peer store. */
+  providers?: string[]
+  /** Called after each block of the DAG is present (fetched or already stored). */
+  onProgress?: (blocksDone: number, bytesDone: number) => void
+}
+
+/** Counters of a {@link BlockService}. */
+export interface BlockServiceStats {
+  /** Blocks in the store (counted at start, then kept up to date). */
+  storedBlocks: number
+  /** Bytes of those blocks. */
+  storedBytes: number
+  /** Pinned roots. */
+  pinned: number
+  /** Blocks fetched from peers (hash verified). */
+  fetchedBlocks: number
+  /** Bytes of those blocks. */
+  fetchedBytes: number
+  /** Blocks refused because their bytes did not hash to their CID. */
+  rejectedBlocks: number
+  /** Wants sent again after `wantRetryMs` without an answer. */
+  retriedWants: number
+}
+
+const PINS_FILE = 'pins.json'
+
+/**
+ * Content-addressed storage and transfer of bundles and datasets: a blockstore-fs directory,
+ * UnixFS import and export, pins, and bitswap (`/ipfs/bitswap/1.2.0`) on the node's one libp2p
+ * host, so any peer holding the swarm key fetches a bundle by CID.
+ *
+ * @remarks
+ * Bitswap comes from `@helia/bitswap`, composed on a light Helia (no routers, no libp2p of its
+ * own): the FleetNet's host is handed to it, seen through {@link withStreamBackpressure} so that
+ * its replies wait for real drains. Fetching walks the DAG itself with a window of wants and
+ * hashes every block with SHA-256 before storing it: bitswap's own check trusts the hash
+ * function the sender names, which could be `identity`.
+ */
+export class BlockService {
+  readonly #libp2p: Libp2p
+  readonly #log: Logger
+  readonly #init: ResolvedBlockServiceInit
+  readonly #pins = new Set<string>()
+  readonly #counters = { fetchedBlocks: 0, fetchedBytes: 0, rejectedBlocks: 0, retriedWants: 0 }
+  #stored = { blocks: 0, bytes: 0 }
+  #store: FsBlockstore | undefined
+  #helia: Helia | undefined
+  #bitswap: BlockBroker | undefined
+  #controller: AbortController | undefined
+  #transition: Promise<void> = Promise.resolve()
+
+  constructor(components: { libp2p: Libp2p; logger: Logger }, init: BlockServiceInit) {
+    this.#libp2p = components.libp2p
+    this.#log = components.logger.child({ ns: 'node:blocks' })
+    const given = Object.fromEntries(Object.entries(init).filter(([, v]) => v !== undefined))
+    this.#init = { ...DEFAULT_BLOCK_SERVICE_INIT, ...given } as ResolvedBlockServiceInit
+    if (typeof this.#init.dir !== 'string' || this.#init.dir === '') {
+      throw new TypeError('dir: expected the blockstore directory path')
+    }
+    for (const key of Object.keys(DEFAULT_BLOCK_SERVICE_INIT) as Array<keyof typeof DEFAULT_BLOCK_SERVICE_INIT>) {
+      const value = this.#init[key]
+      if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${key}: expected a positive number, got ${value}`)
+    }
+  }
+
+  /** Opens the store, loads the pins and starts bitswap on the host; idempotent. A failed start stops what it began. */
+  start(): Promise<void> {
+    const next = this.#transition.then(() => this.#start())
+    this.#transition = next.catch(() => {})
+    return next
+  }
+
+  /** Stops bitswap (the host keeps running) and aborts fetches in progress; idempotent, safe before start. */
+  stop(): Promise<void> {
+    const next = this.#transition.then(() => this.#stop())
+    this.#transition = next.catch(() => {})
+    return next
+  }
+
+  /**
+   * Imports a directory as UnixFS (the same CID `cis490-node train` reports) and stores its
+   * blocks; blocks already stored are not written again.
+   */
+  async importDirectory(dir: string, options: { signal?: AbortSignal } = {}): Promise<ImportResult> {
+    const store = this.#started()
+    const result = { bytes: 0, blocks: 0, newBlocks: 0 }
+    const counting = {
+      put: async (cid: CID, bytes: Uint8Array, opts?: { signal?: AbortSignal }): Promise<CID> => {
+        result.blocks++
+        result.bytes += bytes.byteLength
+        if (!(await store.has(cid))) {
+          await store.put(cid, bytes, opts)
+          result.newBlocks++
+          this.#stored.blocks++
+          this.#stored.bytes += bytes.byteLength
+          this.#announce(cid)
+        }
+        return cid
+      },
+    }
+    const cid = await importBundle(dir, counting, options)
+    this.#log.info({ dir, cid, ...result }, 'directory imported')
+    return { cid, ...result }
+  }
+
+  /** True when the block and every block below it are stored here. */
+  async has(cid: string | CID, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const store = this.#started()
+    const stack = [parseCid(cid)]
+    while (stack.length > 0) {
+      options.signal?.throwIfAborted()
+      const next = stack.pop()!
+      if (!(await store.has(next))) return false
+      if (hasLinks(next)) stack.push(...linksOf(next, await this.#read(next)))
+    }
+    return true
+  }
+
+  /** Pins a root (kept on disk, listed in `stats().pinned`); the whole DAG must be stored. */
+  async pin(cid: string | CID): Promise<void> {
+    const root = parseCid(cid)
+    if (!(await this.has(root)))
+      throw new IncompleteDagError(`pin ${root}: the DAG is not all stored here; fetch it first`)
+    if (this.#pins.has(root.toString())) return
+    this.#pins.add(root.toString())
+    await this.#savePins()
+  }
+
+  /** Removes a pin; no-op when the root is not pinned. */
+  async unpin(cid: string | CID): Promise<void> {
+    const root = parseCid(cid).toString()
+    this.#started()
+    if (!this.#pins.delete(root)) return
+    await this.#savePins()
+  }
+
+  /** The pinned roots. */
+  pins(): string[] {
+    return [...this.#pins].sort()
+  }
+
+  /**
+   * Fetches a whole DAG from whichever connected peers have it, `wantWindow` blocks at a time;
+   * every block is hashed before it is stored; wants left unanswered for `wantRetryMs` go out
+   * again (to the peers connected then).
+   *
+   * @throws {@link BlockFetchError} naming the root and the missing blocks when `timeoutMs` passes,
+   * {@link BadCidError} for a CID the layer cannot walk, the signal's reason when it aborts.
+   */
+  async fetch(cid: string | CID, options: FetchOptions = {}): Promise<void> {
+    this.#started()
+    const root = parseCid(cid)
+    const timeoutMs = options.timeoutMs ?? this.#init.fetchTimeoutMs
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signals = [timeout, this.#controller!.signal]
+    if (options.signal != null) signals.push(options.signal)
+    const signal = AbortSignal.any(signals)
+    const providers = (options.providers ?? []).map(toDialable)
+    const queue: CID[] = [root]
+    let head = 0
+    const wanted = new Set<string>()
+    let blocksDone = 0
+    let bytesDone = 0
+    const started = performance.now()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let active = 0
+        let failed = false
+        const pump = (): void => {
+          while (!failed && active < this.#init.wantWindow && head < queue.length) {
+            const next = queue[head++]
+            active++
+            wanted.add(next.toString())
+            this.#getBlock(next, signal, providers).then(
+              (bytes) => {
+                wanted.delete(next.toString())
+                active--
+                for (const link of linksOf(next, bytes)) queue.push(link)
+                if (head > 4096) {
+                  queue.splice(0, head)
+                  head = 0
+                }
+                blocksDone++
+                bytesDone += bytes.byteLength
+                options.onProgress?.(blocksDone, bytesDone)
+                if (active === 0 && head === queue.length) resolve()
+                else pump()
+              },
+              (err: unknown) => {
+                active--
+                if (!failed) {
+                  failed = true
+                  reject(err)
+                }
+              },
+            )
+          }
+        }
+        pump()
+      })
+    } catch (err) {
+      if (timeout.aborted) {
+        const missing = [...wanted]
+        const waiting = queue.length - head
+        throw new BlockFetchError(
+          `fetch ${root}: timed out after ${timeoutMs} ms with ${blocksDone} blocks (${bytesDone} B) present; ` +
+            `${missing.length} wanted blocks never arrived (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', ...' : ''})` +
+            `${waiting > 0 ? ` and ${waiting} more known blocks were not asked for yet` : ''}; ` +
+            `connected peers: ${this.#libp2p.getPeers().length}`,
+          root.toString(),
+          missing,
+        )
+      }
+      if (this.#controller?.signal.aborted === true && options.signal?.aborted !== true) {
+        throw new BlockServiceNotStartedError(`fetch ${root}: the block service stopped`)
+      }
+      throw err
+    }
+    const seconds = (performance.now() - started) / 1000
+    this.#log.info({ cid: root.toString(), blocks: blocksDone, bytes: bytesDone, seconds }, 'DAG fetched')
+  }
+
+  /**
+   * Writes the UnixFS DAG as files under `outDir` (which must not exist): into a temporary
+   * sibling first, each file fsynced, then renamed into place.
+   *
+   * @throws {@link BlockExportError} when `outDir` exists, a block is missing, or an entry name
+   * would leave the directory.
+   */
+  async exportDirectory(cid: string | CID, outDir: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const store = this.#started()
+    const root = parseCid(cid)
+    if (await exists(outDir)) throw new BlockExportError(`export ${root}: ${outDir} already exists`)
+    const parent = dirname(outDir)
+    await mkdir(parent, { recursive: true })
+    const temp = join(parent, `.${basename(outDir)}.partial-${randomBytes(6).toString('hex')}`)
+    await mkdir(temp)
+    try {
+      const dirs = [temp]
+      const top = await exporter(root, store, { signal: options.signal })
+      if (top.type !== 'directory') throw new BlockExportError(`export ${root}: not a UnixFS directory`)
+      await writeEntries(store, root, top, temp, '', dirs, options.signal)
+      for (const d of dirs.reverse()) await fsyncDir(d)
+      await rename(temp, outDir)
+      await fsyncDir(parent)
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true })
+      if ((err as Error).name === 'NotFoundError') {
+        throw new BlockExportError(
+          `export ${root}: a block is missing here (${(err as Error).message}); fetch it first`,
+        )
+      }
+      throw err
+    }
+  }
+
+  /** Counters since start, and the store's size. */
+  stats(): BlockServiceStats {
+    return {
+      storedBlocks: this.#stored.blocks,
+      storedBytes: this.#stored.bytes,
+      pinned: this.#pins.size,
+      ...this.#counters,
+    }
+  }
+
+  #started(): FsBlockstore {
+    if (this.#store == null || this.#bitswap == null) throw new BlockServiceNotStartedError()
+    return this.#store
+  }
+
+  async #getBlock(cid: CID, signal: AbortSignal, providers: Array<CID | Multiaddr>): Promise<Uint8Array> {
+    const store = this.#store!
+    if (await store.has(cid)) return this.#read(cid)
+    for (;;) {
+      signal.throwIfAborted()
+      const attempt = AbortSignal.any([signal, AbortSignal.timeout(this.#init.wantRetryMs)])
+      let bytes: Uint8Array
+      try {
+        bytes = await this.#bitswap!.retrieve!(cid, { signal: attempt, providers })
+      } catch (err) {
+        signal.throwIfAborted()
+        if (!attempt.aborted) throw err
+        this.#counters.retriedWants++
+        this.#log.debug({ cid: cid.toString() }, 'want unanswered; asking again')
+        continue
+      }
+      const digest = createHash('sha256').update(bytes).digest()
+      if (!equals(digest, cid.multihash.digest)) {
+        this.#counters.rejectedBlocks++
+        this.#log.warn({ cid: cid.toString() }, 'a peer sent bytes that do not hash to the block; refused')
+        continue
+      }
+      await store.put(cid, bytes, { signal })
+      this.#stored.blocks++
+      this.#stored.bytes += bytes.byteLength
+      this.#counters.fetchedBlocks++
+      this.#counters.fetchedBytes += bytes.byteLength
+      this.#announce(cid)
+      return bytes
+    }
+  }
+
+  async #read(cid: CID): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = []
+    for await (const chunk of this.#store!.get(cid)) chunks.push(chunk)
+    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+  }
+
+  /** Tells bitswap a block arrived, so peers that want it from us get it. */
+  #announce(cid: CID): void {
+    this.#bitswap?.announce?.(cid)?.catch((err: unknown) => this.#log.debug({ err }, 'announce failed'))
+  }
+
+  async #savePins(): Promise<void> {
+    const path = join(this.#init.dir, PINS_FILE)
+    const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`
+    await writeFile(temp, `${JSON.stringify(this.pins())}\n`, { flush: true })
+    await rename(temp, path)
+  }
+
+  async #loadPins(): Promise<void> {
+    this.#pins.clear()
+    let text: string
+    try {
+      text = await readFile(join(this.#init.dir, PINS_FILE), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    const list: unknown = JSON.parse(text)
+    if (!Array.isArray(list)) throw new BadCidError(`${join(this.#init.dir, PINS_FILE)}: expected a JSON array of CIDs`)
+    for (const item of list) this.#pins.add(parseCid(String(item)).toString())
+  }
+
+  async #start(): Promise<void> {
+    if (this.#helia != null) return
+    const store = new FsBlockstore(this.#init.dir)
+    let helia: Helia | undefined
+    try {
+      await store.open()
+      await this.#loadPins()
+      this.#stored = await measureStore(this.#init.dir)
+      helia = createHeliaLight({ blockstore: store, logger: this.#libp2p.logger })
+      Object.defineProperty(helia, 'libp2p', {
+        configurable: true,
+        enumerable: true,
+        value: withStreamBackpressure(this.#libp2p),
+      })
+      withBitswap(helia as HeliaWithLibp2p, {
+        maxWantlistSize: this.#init.maxWantsPerPeer,
+        sendBlocksConcurrency: this.#init.sendConcurrencyPerPeer,
+        maxOutgoingMessageSize: this.#init.maxMessageBytes,
+        maxIncomingMessageSize: this.#init.maxMessageBytes,
+        messageSendTimeout: this.#init.messageSendTimeoutMs,
+      })
+      await helia.start()
+      const brokers = (helia as unknown as { blockBrokers: BlockBroker[] }).blockBrokers
+      const bitswap = brokers.find((b) => b.name === 'bitswap')
+      if (bitswap == null) throw new Error('bitswap did not start')
+      this.#store = store
+      this.#helia = helia
+      this.#bitswap = bitswap
+      this.#controller = new AbortController()
+      this.#log.info({ dir: this.#init.dir, ...this.#stored, pinned: this.#pins.size }, 'block service started')
+    } catch (err) {
+      this.#store = undefined
+      this.#helia = undefined
+      this.#bitswap = undefined
+      await helia?.stop().catch((stopErr: unknown) => this.#log.error({ err: stopErr }, 'stop after a failed start'))
+      await store.close()
+      throw err
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const helia = this.#helia
+    if (helia == null) return
+    this.#controller?.abort()
+    this.#helia = undefined
+    this.#bitswap = undefined
+    try {
+      await helia.stop()
+    } finally {
+      await this.#store?.close()
+      this.#store = undefined
+      this.#controller = undefined
+      this.#log.info('block service stopped')
+    }
+  }
+}
+
+function toDialable(provider: string): CID | Multiaddr {
+  try {
+    return provider.startsWith('/') ? multiaddr(provider) : peerIdFromString(provider).toCID()
+  } catch {
+    throw new BadCidError(`providers: ${JSON.stringify(provider)} is neither a multiaddr nor a peer id`)
+  }
+}
+
+/** Writes the entries of a UnixFS directory under `dir` (depth first), checking every name. */
+async function writeEntries(
+  store: FsBlockstore,
+  root: CID,
+  entry: UnixFSEntry,
+  dir: string,
+  rel: string,
+  dirs: string[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (entry.type !== 'directory') return
+  for await (const link of entry.entries({ signal })) {
+    signal?.throwIfAborted()
+    const name = link.name
+    const childRel = rel === '' ? name : `${rel}/${name}`
+    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
+      throw new BlockExportError(`export ${root}: entry name ${JSON.stringify(childRel)} is not a plain file name`)
+    }
+    const path = join(dir, name)
+    const child = await exporter(link.cid, store, { signal })
+    if (child.type === 'directory') {
+      await mkdir(path)
+      dirs.push(path)
+      await writeEntries(store, root, child, path, childRel, dirs, signal)
+    } else if (child.type === 'file' || child.type === 'raw') {
+      const fh = await open(path, 'wx')
+      try {
+        for await (const chunk of child.content({ signal })) {
+          let off = 0
+          while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten
+        }
+        await fh.sync()
+      } finally {
+        await fh.close()
+      }
+    } else {
+      throw new BlockExportError(`export ${root}: entry ${JSON.stringify(childRel)} is a ${child.type}, not a file`)
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw err
+  }
+}
+
+async function fsyncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Counts the `.data` files of a blockstore-fs directory and their bytes. */
+async function measureStore(dir: string): Promise<{ blocks: number; bytes: number }> {
+  const out = { blocks: 0, bytes: 0 }
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  for (const entry of entries) {
+    if (!entry.isFile() || !entry.name.endsWith('.data')) continue
+    out.blocks++
+    out.bytes += (await stat(join(entry.parentPath, entry.name))).size
+  }
+  return out
+}

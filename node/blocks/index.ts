@@ -1,0 +1,18 @@
+export {
+  BlockService,
+  type BlockServiceInit,
+  type BlockServiceStats,
+  DEFAULT_BLOCK_SERVICE_INIT,
+  type FetchOptions,
+  type ImportResult,
+  type ResolvedBlockServiceInit,
+} from './block-service.ts'
+export { hasLinks, linksOf, parseCid } from './dag-links.ts'
+export {
+  BadCidError,
+  BlockExportError,
+  BlockFetchError,
+  BlockServiceNotStartedError,
+  IncompleteDagError,
+} from './errors.ts'
+export { waitForDrain, withStreamBackpressure } from './stream-backpressure.ts'
