@@ -25,7 +25,9 @@ export function registerKeygenCommand(program: Command): void {
           fn()
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code
-          const text = `--out ${opts.out}: cannot write the key: ${errnoReason(err)}`
+          // The directory was checked to exist: ENOENT now means files cannot be created there (/proc).
+          const why = code === 'ENOENT' ? 'this file system does not allow creating files' : errnoReason(err)
+          const text = `--out ${opts.out}: cannot write the key: ${why}`
           throw code !== undefined && USER_FIXABLE.has(code) ? new UsageError(text) : new RunError(text)
         }
       }

@@ -165,6 +165,10 @@ describe('cis490-node as a new user meets it: bad input exits 2 naming the input
         /--out .*notes\.txt\/op\.key: .*notes\.txt is a file, not a directory/,
       ],
       [['keygen', '--out', ''], /--out: expected a file path, got an empty string/],
+      [
+        ['keygen', '--out', '/proc/cis490.key'],
+        /--out \/proc\/cis490\.key: cannot write the key: this file system does not/,
+      ],
       [['keygen', '--out', file], /notes\.txt: exists; refusing to overwrite it \(use --force\)/],
     ])
     assert.deepEqual(readdirSync(dirOut), [], 'no private-key temp file is left in the directory')
