@@ -355,6 +355,7 @@ export class FleetNode {
       running: [...p.status.running],
       reachable: p.peerId === core.id || connected.has(p.peerId),
       store: p.status.store,
+      trains: p.status.trains,
     }))
   }
 

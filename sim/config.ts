@@ -121,7 +121,7 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
   backoffBaseMs: 500,
   backoffMaxMs: 8000,
   lapseStaggerMs: 1000,
-  heartbeatMs: 5000,
+  heartbeatMs: 20_000,
   mergeMs: 1000,
   decideMs: 200,
   catchUpMs: 5000,

@@ -17,6 +17,8 @@ export interface WorkerInfo {
   reachable: boolean
   /** Whether the peer serves blocks (bundles) to the fleet. */
   store: boolean
+  /** Whether the peer claims jobs at all (false: it lacks the fleet dataset); absent = it does. */
+  trains?: boolean
 }
 
 /** What became of the records of one `POST /v1/ops`. */

@@ -45,6 +45,7 @@ function whyNot(
   hostPolicies: ReadonlyMap<string, HostPolicy>,
   live: readonly WorkerInfo[],
 ): string | null {
+  if (w.trains === false) return `${w.hostname || w.peer_id} claims no jobs (it lacks the fleet dataset)`
   if (spec.allowed_hosts.length > 0 && !spec.allowed_hosts.includes(w.hostname))
     return jobNeeds('allowed_hosts', spec, live)
   const policy = policyText(w.hostname, spec, hostPolicies.get(w.hostname))

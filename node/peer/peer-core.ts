@@ -430,6 +430,7 @@ export class PeerCore {
       running: [...this.runs.keys()],
       store: this.c.status?.store ?? false,
       version: this.c.status?.version ?? '0',
+      trains: this.c.canTrain !== false,
     }
   }
 

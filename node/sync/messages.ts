@@ -23,6 +23,8 @@ export interface PeerStatus {
   readonly store: boolean
   /** The package version it runs. */
   readonly version: string
+  /** Whether it claims jobs at all (false: it lacks the fleet dataset, or was told not to). */
+  readonly trains: boolean
 }
 
 /**
@@ -111,6 +113,7 @@ export function encodeMessage(msg: PeerMessage): Uint8Array {
         s.store,
         s.version,
         msg.heads,
+        s.trains,
       ])
     }
   }
@@ -191,7 +194,7 @@ function fields(msg: unknown[]): PeerMessage | null {
     case 4:
       return msg.length !== 3 || !isBytes(msg[2], WIRE_LIMITS.maxMessageBytes) ? null : { type: 'sync', data: msg[2] }
     case 5: {
-      if (msg.length !== 7) return null
+      if (msg.length !== 8 || typeof msg[7] !== 'boolean') return null
       const capability = capabilityOf(msg[2])
       const running = msg[3]
       const heads = hashList(msg[6])
@@ -201,7 +204,7 @@ function fields(msg: unknown[]): PeerMessage | null {
       for (const j of running) if (typeof j !== 'string' || !JOB.test(j)) return null
       return {
         type: 'heartbeat',
-        status: { capability, running: running as string[], store: msg[4], version: msg[5] },
+        status: { capability, running: running as string[], store: msg[4], version: msg[5], trains: msg[7] },
         heads,
       }
     }

@@ -59,6 +59,11 @@ describe('a fleet of real nodes', { timeout: 300_000 }, () => {
       '--json',
     ])
     assert.equal(JSON.parse(again.stdout).unchanged, 12, 'reloading is idempotent, through any peer')
+    // No node has the dataset: `show` says why a pending job waits, from any peer.
+    const job = (await jobsOf(d))[0]
+    const show = runCliProcess(['show', job.id.slice(0, 8), '--api', d.api])
+    assert.equal(show.code, 0, show.stderr)
+    assert.match(show.stdout, /lacks the fleet dataset/)
   })
 
   it('a cancel through another peer converges everywhere', async () => {
