@@ -1,0 +1,269 @@
+/**
+ * A 200 MB bundle between two local peers, each in its own process: bitswap through the
+ * private network (FleetNet: pnet + Noise + Yamux), bitswap without pnet (a plain libp2p host
+ * with the same Noise + Yamux settings), and a raw loopback TCP copy of the same bytes.
+ * Prints MB/s, the ratios, and the peak RSS of both sides.
+ *
+ *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--window 64] [--json]
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { connect, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { identify } from '@libp2p/identify'
+import type { Libp2p } from '@libp2p/interface'
+import { generateKey } from '@libp2p/pnet'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import pino from 'pino'
+import { BlockService } from '../node/blocks/index.ts'
+import { DEFAULT_FLEET_NET_INIT, FleetNet } from '../node/net/index.ts'
+
+const logger = pino({ level: 'silent' })
+const MB = 1e6
+
+const { values: args } = parseArgs({
+  options: {
+    role: { type: 'string' },
+    mode: { type: 'string' },
+    dir: { type: 'string' },
+    key: { type: 'string' },
+    cid: { type: 'string' },
+    addr: { type: 'string' },
+    file: { type: 'string' },
+    mb: { type: 'string', default: '200' },
+    runs: { type: 'string', default: '1' },
+    window: { type: 'string', default: '64' },
+    json: { type: 'boolean', default: false },
+  },
+})
+
+/** Prints one JSON line for the parent. */
+function report(msg: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(msg)}\n`)
+}
+
+const peakRssMb = (): number => (process.resourceUsage().maxRSS * 1024) / MB
+
+async function host(
+  mode: string,
+  key: Uint8Array,
+): Promise<{ libp2p: Libp2p; stop: () => Promise<void>; addrs: string[] }> {
+  if (mode === 'pnet') {
+    const net = new FleetNet(
+      { logger },
+      {
+        privateKey: await generateKeyPair('Ed25519'),
+        swarmKey: key,
+        fleet: 'bench',
+        listen: ['/ip4/127.0.0.1/tcp/0'],
+        mdns: false,
+      },
+    )
+    await net.start()
+    return { libp2p: net.libp2p, stop: () => net.stop(), addrs: net.addresses() }
+  }
+  const node = await createLibp2p({
+    privateKey: await generateKeyPair('Ed25519'),
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: DEFAULT_FLEET_NET_INIT.streamWindowBytes } })],
+    services: { identify: identify() },
+  })
+  return { libp2p: node, stop: async () => node.stop(), addrs: node.getMultiaddrs().map((m) => m.toString()) }
+}
+
+/** Child: imports `dir` and serves it until stdin closes. */
+async function provider(): Promise<void> {
+  const key = new Uint8Array(Buffer.from(args.key!, 'hex'))
+  const h = await host(args.mode!, key)
+  const blocks = new BlockService({ libp2p: h.libp2p, logger }, { dir: join(args.dir!, `provider-${args.mode}`) })
+  await blocks.start()
+  const imported = await blocks.importDirectory(join(args.dir!, 'bundle'))
+  report({ ready: true, cid: imported.cid, addrs: h.addrs, bytes: imported.bytes })
+  for await (const _ of createInterface({ input: process.stdin })) break
+  report({ rssMb: peakRssMb() })
+  await blocks.stop()
+  await h.stop()
+}
+
+/** Child: fetches the CID from `addr`, reports the time and its peak RSS. */
+async function fetcher(): Promise<void> {
+  const key = new Uint8Array(Buffer.from(args.key!, 'hex'))
+  const h = await host(args.mode!, key)
+  await h.libp2p.dial(multiaddr(args.addr!))
+  const blocks = new BlockService(
+    { libp2p: h.libp2p, logger },
+    { dir: join(args.dir!, `fetcher-${args.mode}-${Date.now()}`), wantWindow: Number(args.window) },
+  )
+  await blocks.start()
+  const started = performance.now()
+  await blocks.fetch(args.cid!, { timeoutMs: 300_000 })
+  const seconds = (performance.now() - started) / 1000
+  report({ seconds, bytes: blocks.stats().fetchedBytes, rssMb: peakRssMb(), stats: blocks.stats() })
+  await blocks.stop()
+  await h.stop()
+}
+
+/** Child: a raw TCP copy of `file`: serve once, or receive and count. */
+async function tcpServer(): Promise<void> {
+  const server = createServer((socket) => {
+    createReadStream(args.file!, { highWaterMark: 1024 * 1024 }).pipe(socket)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  report({ ready: true, addrs: [String(port)] })
+  for await (const _ of createInterface({ input: process.stdin })) break
+  report({ rssMb: peakRssMb() })
+  server.close()
+}
+
+async function tcpClient(): Promise<void> {
+  const started = performance.now()
+  let bytes = 0
+  await new Promise<void>((resolve, reject) => {
+    const socket = connect(Number(args.addr), '127.0.0.1')
+    socket.on('data', (chunk: Buffer) => {
+      bytes += chunk.byteLength
+    })
+    socket.on('end', resolve)
+    socket.on('error', reject)
+  })
+  report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb() })
+}
+
+function child(role: string, extra: string[]): { proc: ChildProcess; lines: AsyncIterator<string> } {
+  const proc = spawn(process.execPath, [import.meta.filename, '--role', role, ...extra], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]()
+  return { proc, lines }
+}
+
+async function nextJson(lines: AsyncIterator<string>, what: string): Promise<Record<string, unknown>> {
+  const { value, done } = await lines.next()
+  if (done) throw new Error(`${what}: the child exited without reporting`)
+  return JSON.parse(value) as Record<string, unknown>
+}
+
+interface Run {
+  path: string
+  mbPerSecond: number
+  seconds: number
+  providerRssMb: number
+  fetcherRssMb: number
+}
+
+async function runPair(path: string, serverRole: string, clientRole: string, base: string[]): Promise<Run> {
+  const server = child(serverRole, base)
+  try {
+    const ready = await nextJson(server.lines, `${path} provider`)
+    const extra = [...base, '--addr', (ready.addrs as string[])[0]]
+    if (ready.cid != null) extra.push('--cid', String(ready.cid))
+    const client = child(clientRole, extra)
+    const result = await nextJson(client.lines, `${path} fetcher`)
+    await new Promise((r) => client.proc.once('exit', r))
+    server.proc.stdin!.end('stop\n')
+    const served = await nextJson(server.lines, `${path} provider`)
+    const seconds = Number(result.seconds)
+    return {
+      path,
+      seconds,
+      mbPerSecond: Number(result.bytes) / MB / seconds,
+      providerRssMb: Number(served.rssMb),
+      fetcherRssMb: Number(result.rssMb),
+    }
+  } finally {
+    server.proc.kill()
+  }
+}
+
+async function main(): Promise<void> {
+  const mb = Number(args.mb)
+  const dir = await mkdtemp(join(tmpdir(), 'cis490-bundle-fetch-'))
+  const cleanup = () => rm(dir, { recursive: true, force: true })
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)))
+  try {
+    const bundle = join(dir, 'bundle')
+    const file = join(bundle, 'model.bin')
+    await mkdir(bundle)
+    // written in 1 MB pieces: a child's peak RSS counts the parent's at spawn (ru_maxrss survives exec)
+    const fh = await open(file, 'w')
+    for (let left = Math.round(mb * MB); left > 0; left -= MB) await fh.write(randomBytes(Math.min(MB, left)))
+    await fh.close()
+    await writeFile(join(bundle, 'bundle.json'), '{"format":"cis490-bundle/1"}\n')
+    const key = new Uint8Array(95)
+    generateKey(key)
+    const keyHex = Buffer.from(key).toString('hex')
+    const runs: Run[] = []
+    for (let i = 0; i < Number(args.runs); i++) {
+      for (const mode of ['pnet', 'plain']) {
+        runs.push(
+          await runPair(`bitswap ${mode === 'pnet' ? 'through pnet' : 'without pnet'}`, 'provider', 'fetcher', [
+            '--mode',
+            mode,
+            '--dir',
+            dir,
+            '--key',
+            keyHex,
+            '--window',
+            String(args.window),
+          ]),
+        )
+      }
+      runs.push(await runPair('raw TCP copy', 'tcp-server', 'tcp-client', ['--file', file]))
+    }
+    const best = (path: string) => Math.max(...runs.filter((r) => r.path === path).map((r) => r.mbPerSecond))
+    const pnet = best('bitswap through pnet')
+    const plain = best('bitswap without pnet')
+    const raw = best('raw TCP copy')
+    const summary = {
+      mb,
+      window: Number(args.window),
+      runs,
+      ratios: { pnetOverPlain: pnet / plain, pnetOverRawTcp: pnet / raw, plainOverRawTcp: plain / raw },
+    }
+    if (args.json) {
+      console.log(JSON.stringify(summary, null, 2))
+      return
+    }
+    console.log(`${mb} MB bundle, want window ${args.window}, ${args.runs} run(s)`)
+    for (const r of runs) {
+      console.log(
+        `${r.path.padEnd(22)} ${r.mbPerSecond.toFixed(1).padStart(8)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ` +
+          `peak RSS provider ${r.providerRssMb.toFixed(0)} MB, fetcher ${r.fetcherRssMb.toFixed(0)} MB`,
+      )
+    }
+    console.log(
+      `ratios (best runs): pnet/plain ${summary.ratios.pnetOverPlain.toFixed(2)}, pnet/raw TCP ${summary.ratios.pnetOverRawTcp.toFixed(3)}, plain/raw TCP ${summary.ratios.plainOverRawTcp.toFixed(3)}`,
+    )
+  } finally {
+    await cleanup()
+  }
+}
+
+const roles: Record<string, () => Promise<void>> = {
+  provider,
+  fetcher,
+  'tcp-server': tcpServer,
+  'tcp-client': tcpClient,
+}
+const role = args.role == null ? main : roles[args.role]
+if (role == null) throw new Error(`--role: unknown role ${JSON.stringify(args.role)}`)
+role().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err)
+    process.exit(1)
+  },
+)
