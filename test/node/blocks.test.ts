@@ -1,16 +1,65 @@
 import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { MemoryBlockstore } from 'blockstore-core'
+import { FsBlockstore } from 'blockstore-fs'
+import { CID } from 'multiformats/cid'
 import { importBundle } from '../../models/bundle/index.ts'
-import { BlockPeers, readTree, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
+import {
+  BadCidError,
+  BlockExportError,
+  BlockFetchError,
+  BlockService,
+  BlockServiceNotStartedError,
+  IncompleteDagError,
+  linksOf,
+} from '../../node/blocks/index.ts'
+import { BlockPeers, logger, readTree, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
 
-describe('BlockService: two peers in one private network', () => {
+/** The largest single xsalsa20 update and the largest WebAssembly memory its instances share (see net.test.ts). */
+function watchXsalsa20(): { maxUpdate: number; maxMemory: number } {
+  const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as {
+    prototype: { update(input: Uint8Array, output?: Uint8Array): Uint8Array }
+  }
+  const seen = { maxUpdate: 0, maxMemory: 0 }
+  const update = XSalsa20.prototype.update
+  XSalsa20.prototype.update = function (this: { _xor?: { _memory?: Uint8Array } }, input, output) {
+    const result = update.call(this, input, output)
+    seen.maxUpdate = Math.max(seen.maxUpdate, input.byteLength)
+    seen.maxMemory = Math.max(seen.maxMemory, this._xor?._memory?.byteLength ?? 0)
+    return result
+  }
+  return seen
+}
+
+const cipher = watchXsalsa20()
+const MiB = 1024 * 1024
+
+async function readBlock(store: FsBlockstore, cid: CID): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+  for await (const chunk of store.get(cid)) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+/** The CID of the `index`-th leaf of the file `name` in a directory DAG stored in `dir`. */
+async function leafOf(dir: string, root: string, name: string, index: number): Promise<CID> {
+  const store = new FsBlockstore(dir)
+  await store.open()
+  const rootCid = CID.parse(root)
+  const { decode } = await import('@ipld/dag-pb')
+  const link = decode(await readBlock(store, rootCid)).Links.find((l) => l.Name === name)
+  assert.ok(link, `${name} in the root`)
+  const leaves = linksOf(link.Hash, await readBlock(store, link.Hash))
+  return leaves[index]
+}
+
+describe('BlockService: peers in one private network', () => {
   const peers = new BlockPeers()
+  const key = swarmKey()
   after(() => peers.close())
 
   it('imports a directory on A (the CID models/bundle computes), B fetches it by CID and exports identical files', async () => {
-    const key = swarmKey()
     const a = await peers.start(key)
     const b = await peers.start(key, { bootstrap: a.net.addresses() })
     await waitFor('a connection', () => b.net.connectedPeers().includes(a.net.peerId))
@@ -18,7 +67,7 @@ describe('BlockService: two peers in one private network', () => {
     await writeTree(src, {
       'bundle.json': new TextEncoder().encode('{"format":"cis490-bundle/1"}'),
       'README.md': new TextEncoder().encode('# a bundle\n'),
-      'model.bin': 3 * 1024 * 1024 + 17,
+      'model.bin': 3 * MiB + 17,
       'weights/part-1.bin': 300_000,
       'weights/empty.bin': 0,
     })
@@ -26,9 +75,10 @@ describe('BlockService: two peers in one private network', () => {
     assert.equal(imported.cid, await importBundle(src, new MemoryBlockstore()))
     assert.ok(imported.blocks > 15)
     assert.equal(imported.newBlocks, imported.blocks)
+    assert.equal(await b.blocks.has(imported.cid), false)
     let progress = { blocks: 0, bytes: 0 }
     await b.blocks.fetch(imported.cid, {
-      timeoutMs: 20_000,
+      timeoutMs: 30_000,
       onProgress: (blocks, bytes) => {
         progress = { blocks, bytes }
       },
@@ -39,5 +89,164 @@ describe('BlockService: two peers in one private network', () => {
     await b.blocks.exportDirectory(imported.cid, out)
     assert.deepEqual(await readTree(out), await readTree(src))
     assert.equal(b.blocks.stats().fetchedBlocks, imported.blocks)
+    assert.equal(b.blocks.stats().rejectedBlocks, 0)
+    await assert.rejects(b.blocks.exportDirectory(imported.cid, out), BlockExportError, 'an existing target is refused')
+    // a second fetch of a stored DAG asks nobody
+    await b.blocks.fetch(imported.cid, { timeoutMs: 5000 })
+    assert.equal(b.blocks.stats().fetchedBlocks, imported.blocks)
+  })
+
+  it('bit-identical re-imports give the same CID and are stored once; pins survive a restart', async () => {
+    const a = await peers.start(key)
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 2 * MiB, 'bundle.json': new TextEncoder().encode('{}') })
+    const copy = await peers.tempDir()
+    await writeTree(copy, Object.fromEntries((await readTree(src)).entries()))
+    const first = await a.blocks.importDirectory(src)
+    const stored = a.blocks.stats()
+    const again = await a.blocks.importDirectory(src)
+    const fromCopy = await a.blocks.importDirectory(copy)
+    assert.equal(again.cid, first.cid)
+    assert.equal(fromCopy.cid, first.cid)
+    assert.equal(again.newBlocks, 0)
+    assert.equal(fromCopy.newBlocks, 0)
+    assert.equal(a.blocks.stats().storedBlocks, stored.storedBlocks)
+    assert.equal(a.blocks.stats().storedBytes, stored.storedBytes)
+    assert.equal(stored.storedBytes, first.bytes)
+    await a.blocks.pin(first.cid)
+    await a.blocks.stop()
+    await a.blocks.stop()
+    await assert.rejects(a.blocks.has(first.cid), BlockServiceNotStartedError)
+    await a.blocks.start()
+    await a.blocks.start()
+    assert.deepEqual(a.blocks.pins(), [first.cid])
+    assert.equal(a.blocks.stats().storedBlocks, stored.storedBlocks, 'recounted from disk')
+    assert.equal(a.blocks.stats().storedBytes, stored.storedBytes)
+    await a.blocks.unpin(first.cid)
+    assert.deepEqual(a.blocks.pins(), [])
+  })
+
+  it('refuses bad input naming it', async () => {
+    const a = await peers.start(key)
+    await assert.rejects(a.blocks.fetch('not-a-cid'), (err: Error) => {
+      assert.ok(err instanceof BadCidError)
+      assert.match(err.message, /not-a-cid/)
+      return true
+    })
+    const json = CID.create(
+      1,
+      0x0129,
+      CID.parse('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy').multihash,
+    ).toString()
+    await assert.rejects(a.blocks.fetch(json), /codec 0x129/)
+    await assert.rejects(
+      a.blocks.pin('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
+      IncompleteDagError,
+    )
+    const idle = new BlockService({ libp2p: a.net.libp2p, logger }, { dir: await peers.tempDir() })
+    await idle.stop()
+    await assert.rejects(idle.importDirectory('/nonexistent'), BlockServiceNotStartedError)
+    assert.throws(() => new BlockService({ libp2p: a.net.libp2p, logger }, { dir: 'x', wantWindow: 0 }), /wantWindow/)
+  })
+
+  it('a provider with a tampered block is refused; the block comes from another provider', async () => {
+    const good = await peers.start(key)
+    const bad = await peers.start(key)
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 4 * MiB, 'bundle.json': new TextEncoder().encode('{"x":1}') })
+    const { cid } = await good.blocks.importDirectory(src)
+    assert.equal((await bad.blocks.importDirectory(src)).cid, cid)
+    const victim = await leafOf(join(bad.dir, 'blocks'), cid, 'model.bin', 3)
+    const badStore = new FsBlockstore(join(bad.dir, 'blocks'))
+    const wrong = new Uint8Array(256 * 1024).fill(0xee)
+    await badStore.put(victim, wrong)
+    assert.deepEqual(await readBlock(badStore, victim), Buffer.from(wrong), 'the tamper took')
+
+    // only the tampered provider: the fetch refuses its block and times out naming it
+    const fetcher = await peers.start(key, { bootstrap: bad.net.addresses(), init: { wantRetryMs: 1000 } })
+    await waitFor('fetcher and bad provider connected', () => fetcher.net.connectedPeers().includes(bad.net.peerId))
+    const started = Date.now()
+    await assert.rejects(fetcher.blocks.fetch(cid, { timeoutMs: 4000 }), (err: Error) => {
+      assert.ok(err instanceof BlockFetchError, String(err))
+      assert.deepEqual(err.missing, [victim.toString()])
+      assert.match(err.message, new RegExp(`fetch ${cid}: timed out after 4000 ms`))
+      assert.match(err.message, new RegExp(victim.toString()))
+      return true
+    })
+    assert.ok(Date.now() - started < 4000 + 2000, `failed after ${Date.now() - started} ms`)
+    const fetcherStore = new FsBlockstore(join(fetcher.dir, 'blocks'))
+    assert.equal(await fetcherStore.has(victim), false, 'the bad bytes were never stored')
+
+    // with the honest provider connected too the same fetch completes with the right bytes
+    await fetcher.net.libp2p.dial(good.net.libp2p.getMultiaddrs()[0])
+    await fetcher.blocks.fetch(cid, { timeoutMs: 20_000 })
+    const out = join(await peers.tempDir(), 'out')
+    await fetcher.blocks.exportDirectory(cid, out)
+    assert.deepEqual(await readTree(out), await readTree(src))
+  })
+
+  it('a fetch whose only provider stops fails within its timeout, naming the CID and what is missing', async () => {
+    const provider = await peers.start(key)
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 48 * MiB })
+    const { cid, blocks } = await provider.blocks.importDirectory(src)
+    const fetcher = await peers.start(key, { bootstrap: provider.net.addresses(), init: { wantWindow: 2 } })
+    await waitFor('connected', () => fetcher.net.connectedPeers().includes(provider.net.peerId))
+    let stopping: Promise<void> | undefined
+    const timeoutMs = 5000
+    const started = Date.now()
+    await assert.rejects(
+      fetcher.blocks.fetch(cid, {
+        timeoutMs,
+        onProgress: (done) => {
+          if (done >= 4) stopping ??= peers.stopPeer(provider)
+        },
+      }),
+      (err: Error) => {
+        assert.ok(err instanceof BlockFetchError, String(err))
+        assert.equal(err.cid, cid)
+        assert.ok(err.missing.length > 0)
+        assert.match(err.message, new RegExp(`^fetch ${cid}: timed out after ${timeoutMs} ms with \\d+ blocks`))
+        assert.match(err.message, /never arrived/)
+        return true
+      },
+    )
+    const elapsed = Date.now() - started
+    assert.ok(stopping != null, 'the provider was stopped mid-fetch')
+    await stopping
+    assert.ok(elapsed >= timeoutMs - 50 && elapsed < timeoutMs + 2000, `failed after ${elapsed} ms`)
+    assert.ok(fetcher.blocks.stats().fetchedBlocks < blocks)
+  })
+
+  it('a 200 MB bundle through the private network completes; cipher writes stay bounded', async (t) => {
+    const a = await peers.start(key)
+    const b = await peers.start(key, { bootstrap: a.net.addresses() })
+    await waitFor('a connection', () => b.net.connectedPeers().includes(a.net.peerId))
+    const src = await peers.tempDir()
+    const size = 200 * 1000 * 1000
+    await writeTree(src, { 'model.bin': size, 'bundle.json': new TextEncoder().encode('{"big":true}') })
+    const imported = await a.blocks.importDirectory(src)
+    let peakRss = process.memoryUsage().rss
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss)
+    }, 50)
+    const started = performance.now()
+    try {
+      await b.blocks.fetch(imported.cid, { timeoutMs: 120_000 })
+    } finally {
+      clearInterval(sampler)
+    }
+    const seconds = (performance.now() - started) / 1000
+    t.diagnostic(
+      `200 MB through pnet (both peers in this process): ${seconds.toFixed(2)} s = ${(imported.bytes / 1e6 / seconds).toFixed(1)} MB/s; ` +
+        `peak RSS ${(peakRss / 1e6).toFixed(0)} MB; largest cipher update ${cipher.maxUpdate} B, cipher memory ${cipher.maxMemory} B`,
+    )
+    assert.equal(b.blocks.stats().fetchedBytes, imported.bytes)
+    assert.ok(cipher.maxUpdate > 0 && cipher.maxUpdate <= 64 * 1024, `largest cipher update ${cipher.maxUpdate} B`)
+    assert.ok(cipher.maxMemory <= MiB, `cipher memory grew to ${cipher.maxMemory} B`)
+    assert.ok(peakRss < 1.5e9, `peak RSS ${peakRss} B`)
+    const out = join(await peers.tempDir(), 'out')
+    await b.blocks.exportDirectory(imported.cid, out)
+    assert.deepEqual(await readTree(out), await readTree(src))
   })
 })
