@@ -1,12 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from 'commander'
-import pino from 'pino'
-import { ManifestError } from '../../manifests/index.ts'
-import { resolveNodeConfig, type StartFlags } from '../../node/config.ts'
-import { NodeConfigError, NodeStartError } from '../../node/errors.ts'
-import { FleetNode } from '../../node/fleet-node.ts'
-import { KeyFileError } from '../../node/index.ts'
+import type { StartFlags } from '../../node/config.ts'
 import { RunError, UsageError } from '../errors.ts'
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value]
@@ -45,6 +40,17 @@ export function registerStartCommand(program: Command): void {
     .option('--store', 'pin every completed bundle (a store peer)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (opts: StartFlags, cmd: Command) => {
+      // Loaded here, not at CLI start: libp2p and its stack take seconds to import.
+      const [{ default: pino }, { ManifestError }, { resolveNodeConfig }, errors, { FleetNode }, { KeyFileError }] =
+        await Promise.all([
+          import('pino'),
+          import('../../manifests/index.ts'),
+          import('../../node/config.ts'),
+          import('../../node/errors.ts'),
+          import('../../node/fleet-node.ts'),
+          import('../../node/keys.ts'),
+        ])
+      const { NodeConfigError, NodeStartError } = errors
       const flags: StartFlags = { ...opts }
       // Commander defaults --no-mdns to true; only an explicit flag may override node.toml.
       if (cmd.getOptionValueSource('mdns') !== 'cli') delete flags.mdns
