@@ -93,6 +93,7 @@ export class DenseTrainer {
   private readonly maxBatch: number
   private readonly probs: Float64Array
   private readonly inputDelta: Float32Array
+  private readonly ones: Float32Array
   private t = 0
 
   /**
@@ -141,6 +142,7 @@ export class DenseTrainer {
     })
     this.probs = new Float64Array(maxBatch * this.layers.at(-1)!.outDim)
     this.inputDelta = new Float32Array(maxBatch * Math.max(...this.layers.map((l) => l.inDim)))
+    this.ones = new Float32Array(maxBatch).fill(1)
   }
 
   /**
@@ -214,12 +216,8 @@ export class DenseTrainer {
       const input = li === 0 ? x : this.layers[li - 1].out
       // dW = input^T delta, db = column sums of delta.
       this.blas.gemm(true, false, inDim, outDim, n, 1, input, inDim, delta, outDim, 0, l.gradKernel, outDim)
-      const gb = l.gradBias
-      gb.fill(0)
-      for (let r = 0; r < n; r++) {
-        const o = r * outDim
-        for (let j = 0; j < outDim; j++) gb[j] += delta[o + j]
-      }
+      // db = ones^T delta: column sums as a product, which OpenBLAS vectorises.
+      this.blas.gemm(false, false, 1, outDim, n, 1, this.ones, n, delta, outDim, 0, l.gradBias, outDim)
       if (li === 0) break
       // The previous layer's delta: (delta W^T), through its dropout and relu. Its output is
       // positive exactly where the unit was active and kept, and equals relu(z) / keep there.

@@ -135,6 +135,8 @@ export class LstmTrainer {
   private readonly dcNext: Float32Array
   /** Gradient of a lower layer's output, `[n * T, max inDim]`. */
   private readonly dInput: Float32Array
+  /** `maxBatch * T` ones, for column sums as products. */
+  private readonly ones: Float32Array
   private t = 0
 
   /** A trainer for `model` when it is the LSTM stack `buildRnn` builds, else null; reads its current weights. */
@@ -190,6 +192,7 @@ export class LstmTrainer {
     this.dhNext = new Float32Array(maxBatch * maxUnits)
     this.dcNext = new Float32Array(maxBatch * maxUnits)
     this.dInput = new Float32Array(rows * Math.max(...this.layers.map((l) => l.inDim)))
+    this.ones = new Float32Array(rows).fill(1)
   }
 
   /**
@@ -229,7 +232,7 @@ export class LstmTrainer {
 
     // Head: gradients, then the final state's gradient into the top layer's dH.
     this.blas.gemm(true, false, u, k, n, 1, this.last, u, this.delta, k, 0, this.headKernel.grad, k)
-    columnSums(this.delta, n, k, this.headBias.grad)
+    this.blas.gemm(false, false, 1, k, n, 1, this.ones, n, this.delta, k, 0, this.headBias.grad, k)
     this.blas.gemm(false, true, n, u, k, 1, this.delta, k, this.headKernel.values, k, 0, this.dLast, u)
     top.dH.fill(0, 0, n * T * u)
     for (let s = 0; s < n; s++) {
@@ -399,17 +402,9 @@ export class LstmTrainer {
         l.recurrent.grad,
         four,
       )
-    columnSums(dz, rows, four, l.bias.grad)
+    // db = ones^T dz: column sums as a product, which OpenBLAS vectorises.
+    this.blas.gemm(false, false, 1, four, rows, 1, this.ones, rows, dz, four, 0, l.bias.grad, four)
     if (wantInputGrad)
       this.blas.gemm(false, true, rows, l.inDim, four, 1, dz, four, l.kernel.values, four, 0, this.dInput, l.inDim)
-  }
-}
-
-/** `out[j] = sum over r < rows of m[r * cols + j]`. */
-function columnSums(m: Float32Array, rows: number, cols: number, out: Float32Array): void {
-  out.fill(0)
-  for (let r = 0; r < rows; r++) {
-    const o = r * cols
-    for (let j = 0; j < cols; j++) out[j] += m[o + j]
   }
 }
