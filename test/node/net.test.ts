@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
+import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Ed25519PrivateKey } from '@libp2p/interface'
@@ -290,6 +291,26 @@ describe('FleetNet: misbehaving peers', () => {
     honest = await startNode({ swarmKey: key, bootstrap: a.addresses() })
     a.setGossipValidator((_from, bytes) => (bytes[0] === 0xba ? 'reject' : 'accept'))
     await waitFor('honest connected', () => a.connectedPeers().includes(honest.peerId))
+  })
+
+  it('raw TCP garbage before the private-network handshake is shrugged off', async () => {
+    const [, port] = /\/tcp\/(\d+)\//.exec(a.addresses()[0])!
+    // the upgrader gives a connection 10 s to finish its handshake: do not wait for a to hang up
+    const sockets = [new Uint8Array(24), new Uint8Array(100_000).fill(0xff), new TextEncoder().encode('hi')].map(
+      (garbage) => {
+        const socket = connect(Number(port), '127.0.0.1', () => socket.end(garbage))
+        socket.on('error', () => {})
+        return socket
+      },
+    )
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+    } finally {
+      for (const socket of sockets) socket.destroy()
+    }
+    const got = collect(a, 'message')
+    honest.send(a.peerId, numbered(3))
+    await waitFor('honest traffic after the garbage', () => got.length === 1)
   })
 
   async function rawStream(from: FleetNet, to: FleetNet) {
