@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import * as tf from '@tensorflow/tfjs'
+import { chooseCoreType } from '../../models/knn/blas.ts'
 import { isOpenBlas, loadOpenBlas } from '../../models/knn/index.ts'
 import { NEURAL_FAST_ENV, useNeuralBackend } from '../../models/neural/backend.ts'
 import { BLAS_MIN_WORK, blasMatMulOf, planMatMul, registerBlasMatMul } from '../../models/neural/blas-matmul.ts'
@@ -222,5 +223,24 @@ describe('FusedAdam', () => {
     assert.ok(w.dataSync()[0] < 1)
     tf.dispose([w, snapshot])
     opt.dispose()
+  })
+})
+
+describe('chooseCoreType (OpenBLAS kernels for CPUs it does not recognise)', () => {
+  const info = (flags: string) => () => `processor\t: 0\nflags\t\t: fpu sse sse2 ${flags}\n`
+  const onX64 = process.platform === 'linux' && process.arch === 'x64'
+  test('SkylakeX with AVX-512, Haswell with AVX2 + FMA, else none; an explicit OPENBLAS_CORETYPE wins', {
+    skip: !onX64,
+  }, () => {
+    assert.equal(chooseCoreType(info('avx2 fma avx512f avx512dq avx512bw avx512vl avx512cd'), {}), 'SkylakeX')
+    assert.equal(chooseCoreType(info('avx2 fma avx512f'), {}), 'Haswell')
+    assert.equal(chooseCoreType(info('avx avx2'), {}), null)
+    assert.equal(chooseCoreType(info('avx2 fma'), { OPENBLAS_CORETYPE: 'Zen' }), null)
+    assert.equal(
+      chooseCoreType(() => {
+        throw new Error('no /proc')
+      }, {}),
+      null,
+    )
   })
 })
