@@ -2,7 +2,8 @@
  * A 200 MB bundle between two local peers, each in its own process: bitswap through the
  * private network (FleetNet: pnet + Noise + Yamux), bitswap without pnet (a plain libp2p host
  * with the same Noise + Yamux settings), and a raw loopback TCP copy of the same bytes.
- * Prints MB/s, the ratios, and the peak RSS of both sides.
+ * Prints MB/s, the ratios, and the peak RSS of both sides. The baseline is stock Helia bitswap
+ * without pnet (defaults, exporter reading through Helia's networked blockstore).
  *
  *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--window 64] [--json]
  */
@@ -17,18 +18,32 @@ import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
+import { withBitswap } from '@helia/bitswap'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import type { Libp2p } from '@libp2p/interface'
 import { generateKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
+import { FsBlockstore } from 'blockstore-fs'
+import { createHeliaLight, type Helia } from 'helia'
+import { exporter } from 'ipfs-unixfs-exporter'
 import { createLibp2p } from 'libp2p'
+import { CID } from 'multiformats/cid'
 import pino from 'pino'
+import { importBundle } from '../models/bundle/index.ts'
 import { BlockService } from '../node/blocks/index.ts'
 import { DEFAULT_FLEET_NET_INIT, FleetNet } from '../node/net/index.ts'
 
 const logger = pino({ level: 'silent' })
+
+/** The bitswap paths measured, by host mode. */
+const PATHS = {
+  pnet: 'BlockService, pnet',
+  plain: 'BlockService, no pnet',
+  stock: 'stock bitswap, no pnet',
+} as const
 const MB = 1e6
 
 const { values: args } = parseArgs({
@@ -43,6 +58,9 @@ const { values: args } = parseArgs({
     mb: { type: 'string', default: '200' },
     runs: { type: 'string', default: '1' },
     window: { type: 'string', default: '64' },
+    paths: { type: 'string', default: 'pnet,plain,stock,tcp' },
+    'max-message': { type: 'string' },
+    'send-concurrency': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -50,6 +68,14 @@ const { values: args } = parseArgs({
 /** Prints one JSON line for the parent. */
 function report(msg: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(msg)}\n`)
+}
+
+/** BlockService tuning from the command line (defaults otherwise). */
+function tuning(): { maxMessageBytes?: number; sendConcurrencyPerPeer?: number } {
+  return {
+    maxMessageBytes: args['max-message'] == null ? undefined : Number(args['max-message']),
+    sendConcurrencyPerPeer: args['send-concurrency'] == null ? undefined : Number(args['send-concurrency']),
+  }
 }
 
 const peakRssMb = (): number => (process.resourceUsage().maxRSS * 1024) / MB
@@ -83,11 +109,52 @@ async function host(
   return { libp2p: node, stop: async () => node.stop(), addrs: node.getMultiaddrs().map((m) => m.toString()) }
 }
 
+/**
+ * Stock Helia over `libp2p`: createHeliaLight + the host + withBitswap with its defaults, the
+ * way FINDINGS measured "stock bitswap" (no stream shim, Helia's networked blockstore).
+ */
+async function stockHelia(libp2p: Libp2p, dir: string): Promise<Helia> {
+  const helia = createHeliaLight({ blockstore: new FsBlockstore(dir), logger: libp2p.logger })
+  Object.defineProperty(helia, 'libp2p', { value: libp2p, enumerable: true, configurable: true })
+  withBitswap(helia as HeliaWithLibp2p)
+  await helia.start()
+  return helia
+}
+
+/** Reads every file of a UnixFS directory through `blockstore` (each missing block comes by bitswap). */
+async function readAll(cid: CID, blockstore: Helia['blockstore']): Promise<number> {
+  let bytes = 0
+  const dir = await exporter(cid, blockstore)
+  if (dir.type !== 'directory') throw new Error(`${cid}: not a directory`)
+  for await (const link of dir.entries()) {
+    const file = await exporter(link.cid, blockstore)
+    if (file.type !== 'file' && file.type !== 'raw') continue
+    for await (const chunk of file.content()) bytes += chunk.byteLength
+  }
+  return bytes
+}
+
 /** Child: imports `dir` and serves it until stdin closes. */
 async function provider(): Promise<void> {
   const key = new Uint8Array(Buffer.from(args.key!, 'hex'))
   const h = await host(args.mode!, key)
-  const blocks = new BlockService({ libp2p: h.libp2p, logger }, { dir: join(args.dir!, `provider-${args.mode}`) })
+  if (args.mode === 'stock') {
+    const helia = await stockHelia(h.libp2p, join(args.dir!, 'provider-stock'))
+    const cid = await importBundle(join(args.dir!, 'bundle'), helia.blockstore)
+    report({ ready: true, cid, addrs: h.addrs })
+    for await (const _ of createInterface({ input: process.stdin })) break
+    report({ rssMb: peakRssMb() })
+    await helia.stop()
+    await h.stop()
+    return
+  }
+  const blocks = new BlockService(
+    { libp2p: h.libp2p, logger },
+    {
+      dir: join(args.dir!, `provider-${args.mode}`),
+      ...tuning(),
+    },
+  )
   await blocks.start()
   const imported = await blocks.importDirectory(join(args.dir!, 'bundle'))
   report({ ready: true, cid: imported.cid, addrs: h.addrs, bytes: imported.bytes })
@@ -102,9 +169,18 @@ async function fetcher(): Promise<void> {
   const key = new Uint8Array(Buffer.from(args.key!, 'hex'))
   const h = await host(args.mode!, key)
   await h.libp2p.dial(multiaddr(args.addr!))
+  if (args.mode === 'stock') {
+    const helia = await stockHelia(h.libp2p, join(args.dir!, `fetcher-stock-${Date.now()}`))
+    const started = performance.now()
+    const bytes = await readAll(CID.parse(args.cid!), helia.blockstore)
+    report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb() })
+    await helia.stop()
+    await h.stop()
+    return
+  }
   const blocks = new BlockService(
     { libp2p: h.libp2p, logger },
-    { dir: join(args.dir!, `fetcher-${args.mode}-${Date.now()}`), wantWindow: Number(args.window) },
+    { dir: join(args.dir!, `fetcher-${args.mode}-${Date.now()}`), wantWindow: Number(args.window), ...tuning() },
   )
   await blocks.start()
   const started = performance.now()
@@ -206,10 +282,12 @@ async function main(): Promise<void> {
     generateKey(key)
     const keyHex = Buffer.from(key).toString('hex')
     const runs: Run[] = []
+    const wanted = new Set(String(args.paths).split(','))
     for (let i = 0; i < Number(args.runs); i++) {
-      for (const mode of ['pnet', 'plain']) {
+      for (const [mode, path] of Object.entries(PATHS)) {
+        if (!wanted.has(mode)) continue
         runs.push(
-          await runPair(`bitswap ${mode === 'pnet' ? 'through pnet' : 'without pnet'}`, 'provider', 'fetcher', [
+          await runPair(path, 'provider', 'fetcher', [
             '--mode',
             mode,
             '--dir',
@@ -218,20 +296,28 @@ async function main(): Promise<void> {
             keyHex,
             '--window',
             String(args.window),
+            ...(args['max-message'] == null ? [] : ['--max-message', args['max-message']]),
+            ...(args['send-concurrency'] == null ? [] : ['--send-concurrency', args['send-concurrency']]),
           ]),
         )
       }
-      runs.push(await runPair('raw TCP copy', 'tcp-server', 'tcp-client', ['--file', file]))
+      if (wanted.has('tcp')) runs.push(await runPair('raw TCP copy', 'tcp-server', 'tcp-client', ['--file', file]))
     }
     const best = (path: string) => Math.max(...runs.filter((r) => r.path === path).map((r) => r.mbPerSecond))
-    const pnet = best('bitswap through pnet')
-    const plain = best('bitswap without pnet')
+    const pnet = best(PATHS.pnet)
+    const plain = best(PATHS.plain)
+    const stock = best(PATHS.stock)
     const raw = best('raw TCP copy')
     const summary = {
       mb,
       window: Number(args.window),
       runs,
-      ratios: { pnetOverPlain: pnet / plain, pnetOverRawTcp: pnet / raw, plainOverRawTcp: plain / raw },
+      ratios: {
+        pnetOverStock: pnet / stock,
+        pnetOverPlain: pnet / plain,
+        pnetOverRawTcp: pnet / raw,
+        stockOverRawTcp: stock / raw,
+      },
     }
     if (args.json) {
       console.log(JSON.stringify(summary, null, 2))
@@ -245,7 +331,8 @@ async function main(): Promise<void> {
       )
     }
     console.log(
-      `ratios (best runs): pnet/plain ${summary.ratios.pnetOverPlain.toFixed(2)}, pnet/raw TCP ${summary.ratios.pnetOverRawTcp.toFixed(3)}, plain/raw TCP ${summary.ratios.plainOverRawTcp.toFixed(3)}`,
+      `ratios (best runs): BlockService through pnet / stock bitswap without pnet ${summary.ratios.pnetOverStock.toFixed(2)} (target >= 1.0), ` +
+        `pnet/no pnet ${summary.ratios.pnetOverPlain.toFixed(2)}, pnet/raw TCP ${summary.ratios.pnetOverRawTcp.toFixed(3)}, stock/raw TCP ${summary.ratios.stockOverRawTcp.toFixed(3)}`,
     )
   } finally {
     await cleanup()
