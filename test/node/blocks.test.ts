@@ -218,6 +218,50 @@ describe('BlockService: peers in one private network', () => {
     assert.ok(fetcher.blocks.stats().fetchedBlocks < blocks)
   })
 
+  it("a provider's bitswap streams buffer at most about one message frame, even for a long want list", async (t) => {
+    const a = await peers.start(key)
+    // a second block service on A's host, seen through a view that records every dialled stream's write buffer
+    let maxBuffered = 0
+    let streams = 0
+    const watched = new Proxy(a.net.libp2p, {
+      get(target, prop) {
+        if (prop === 'dialProtocol') {
+          return async (...dialArgs: Parameters<typeof target.dialProtocol>) => {
+            const stream = await target.dialProtocol(...dialArgs)
+            streams++
+            const send = stream.send.bind(stream)
+            stream.send = (data) => {
+              const ok = send(data)
+              maxBuffered = Math.max(maxBuffered, stream.writeBufferLength)
+              return ok
+            }
+            return stream
+          }
+        }
+        const value = Reflect.get(target, prop, target)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    await a.blocks.stop()
+    const frame = 256 * 1024 + 1024
+    const provider = new BlockService(
+      { libp2p: watched, logger },
+      { dir: join(a.dir, 'blocks'), maxMessageBytes: frame, maxWantsPerPeer: 1024 },
+    )
+    await provider.start()
+    t.after(() => provider.stop())
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 40 * MiB })
+    const { cid, bytes } = await provider.importDirectory(src)
+    const b = await peers.start(key, { bootstrap: a.net.addresses(), init: { wantWindow: 512 } })
+    await b.blocks.fetch(cid, { timeoutMs: 60_000 })
+    assert.equal(b.blocks.stats().fetchedBytes, bytes)
+    t.diagnostic(`largest bitswap write buffer on the provider: ${maxBuffered} B over ${streams} streams`)
+    assert.ok(streams > 0)
+    // without waiting for drains a reply of 160 wanted leaves (40 MiB) sat in one stream's buffer
+    assert.ok(maxBuffered <= 4 * frame, `a provider stream buffered ${maxBuffered} B`)
+  })
+
   it('a 200 MB bundle through the private network completes; cipher writes stay bounded', async (t) => {
     const a = await peers.start(key)
     const b = await peers.start(key, { bootstrap: a.net.addresses() })
