@@ -61,6 +61,7 @@ const { values: args } = parseArgs({
     paths: { type: 'string', default: 'pnet,plain,stock,tcp' },
     'max-message': { type: 'string' },
     'send-concurrency': { type: 'string' },
+    debounce: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -71,14 +72,17 @@ function report(msg: Record<string, unknown>): void {
 }
 
 /** BlockService tuning from the command line (defaults otherwise). */
-function tuning(): { maxMessageBytes?: number; sendConcurrencyPerPeer?: number } {
+function tuning(): { maxMessageBytes?: number; sendConcurrencyPerPeer?: number; wantDebounceMs?: number } {
   return {
+    wantDebounceMs: args.debounce == null ? undefined : Number(args.debounce),
     maxMessageBytes: args['max-message'] == null ? undefined : Number(args['max-message']),
     sendConcurrencyPerPeer: args['send-concurrency'] == null ? undefined : Number(args['send-concurrency']),
   }
 }
 
 const peakRssMb = (): number => (process.resourceUsage().maxRSS * 1024) / MB
+/** RSS once the modules are loaded, before any transfer: what a peer costs doing nothing. */
+const baseRssMb = process.memoryUsage().rss / MB
 
 async function host(
   mode: string,
@@ -143,7 +147,7 @@ async function provider(): Promise<void> {
     const cid = await importBundle(join(args.dir!, 'bundle'), helia.blockstore)
     report({ ready: true, cid, addrs: h.addrs })
     for await (const _ of createInterface({ input: process.stdin })) break
-    report({ rssMb: peakRssMb() })
+    report({ rssMb: peakRssMb(), baseRssMb })
     await helia.stop()
     await h.stop()
     return
@@ -159,7 +163,7 @@ async function provider(): Promise<void> {
   const imported = await blocks.importDirectory(join(args.dir!, 'bundle'))
   report({ ready: true, cid: imported.cid, addrs: h.addrs, bytes: imported.bytes })
   for await (const _ of createInterface({ input: process.stdin })) break
-  report({ rssMb: peakRssMb() })
+  report({ rssMb: peakRssMb(), baseRssMb })
   await blocks.stop()
   await h.stop()
 }
@@ -173,7 +177,7 @@ async function fetcher(): Promise<void> {
     const helia = await stockHelia(h.libp2p, join(args.dir!, `fetcher-stock-${Date.now()}`))
     const started = performance.now()
     const bytes = await readAll(CID.parse(args.cid!), helia.blockstore)
-    report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb() })
+    report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb(), baseRssMb })
     await helia.stop()
     await h.stop()
     return
@@ -186,7 +190,7 @@ async function fetcher(): Promise<void> {
   const started = performance.now()
   await blocks.fetch(args.cid!, { timeoutMs: 300_000 })
   const seconds = (performance.now() - started) / 1000
-  report({ seconds, bytes: blocks.stats().fetchedBytes, rssMb: peakRssMb(), stats: blocks.stats() })
+  report({ seconds, bytes: blocks.stats().fetchedBytes, rssMb: peakRssMb(), baseRssMb, stats: blocks.stats() })
   await blocks.stop()
   await h.stop()
 }
@@ -200,7 +204,7 @@ async function tcpServer(): Promise<void> {
   const port = (server.address() as { port: number }).port
   report({ ready: true, addrs: [String(port)] })
   for await (const _ of createInterface({ input: process.stdin })) break
-  report({ rssMb: peakRssMb() })
+  report({ rssMb: peakRssMb(), baseRssMb })
   server.close()
 }
 
@@ -215,7 +219,7 @@ async function tcpClient(): Promise<void> {
     socket.on('end', resolve)
     socket.on('error', reject)
   })
-  report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb() })
+  report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb(), baseRssMb })
 }
 
 function child(role: string, extra: string[]): { proc: ChildProcess; lines: AsyncIterator<string> } {
@@ -238,6 +242,8 @@ interface Run {
   seconds: number
   providerRssMb: number
   fetcherRssMb: number
+  providerBaseRssMb: number
+  fetcherBaseRssMb: number
 }
 
 async function runPair(path: string, serverRole: string, clientRole: string, base: string[]): Promise<Run> {
@@ -258,6 +264,8 @@ async function runPair(path: string, serverRole: string, clientRole: string, bas
       mbPerSecond: Number(result.bytes) / MB / seconds,
       providerRssMb: Number(served.rssMb),
       fetcherRssMb: Number(result.rssMb),
+      providerBaseRssMb: Number(served.baseRssMb),
+      fetcherBaseRssMb: Number(result.baseRssMb),
     }
   } finally {
     server.proc.kill()
@@ -298,6 +306,7 @@ async function main(): Promise<void> {
             String(args.window),
             ...(args['max-message'] == null ? [] : ['--max-message', args['max-message']]),
             ...(args['send-concurrency'] == null ? [] : ['--send-concurrency', args['send-concurrency']]),
+            ...(args.debounce == null ? [] : ['--debounce', args.debounce]),
           ]),
         )
       }
@@ -327,7 +336,8 @@ async function main(): Promise<void> {
     for (const r of runs) {
       console.log(
         `${r.path.padEnd(22)} ${r.mbPerSecond.toFixed(1).padStart(8)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ` +
-          `peak RSS provider ${r.providerRssMb.toFixed(0)} MB, fetcher ${r.fetcherRssMb.toFixed(0)} MB`,
+          `peak RSS provider ${r.providerRssMb.toFixed(0)} MB (${r.providerBaseRssMb.toFixed(0)} idle), ` +
+          `fetcher ${r.fetcherRssMb.toFixed(0)} MB (${r.fetcherBaseRssMb.toFixed(0)} idle)`,
       )
     }
     console.log(

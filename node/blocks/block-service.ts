@@ -56,6 +56,8 @@ export interface BlockServiceInit {
   maxMessageBytes?: number
   /** How long a bitswap message may take to send. @defaultValue 30 s */
   messageSendTimeoutMs?: number
+  /** How long bitswap gathers new wants before it sends them. @defaultValue 1 ms (bitswap's is 10 ms; 1 ms measured faster with a window of 16) */
+  wantDebounceMs?: number
 }
 
 /** A {@link BlockServiceInit} with every default filled in. */
@@ -70,6 +72,7 @@ export const DEFAULT_BLOCK_SERVICE_INIT: Readonly<Omit<ResolvedBlockServiceInit,
   sendConcurrencyPerPeer: 4,
   maxMessageBytes: 1024 * 1024,
   messageSendTimeoutMs: 30_000,
+  wantDebounceMs: 1,
 })
 
 /** What {@link BlockService.importDirectory} stored. */
@@ -446,6 +449,7 @@ export class BlockService {
         maxOutgoingMessageSize: this.#init.maxMessageBytes,
         maxIncomingMessageSize: this.#init.maxMessageBytes,
         messageSendTimeout: this.#init.messageSendTimeoutMs,
+        sendWantlistDebounce: this.#init.wantDebounceMs,
       })
       await helia.start()
       const brokers = (helia as unknown as { blockBrokers: BlockBroker[] }).blockBrokers
