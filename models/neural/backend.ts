@@ -52,6 +52,9 @@ export interface NeuralBackend {
  */
 export const NEURAL_FAST_ENV = 'CIS490_NEURAL_FAST'
 
+/** OpenBLAS's idle-thread spin time, as a power of two of CPU cycles (default 28). */
+const OPENBLAS_THREAD_TIMEOUT_ENV = 'OPENBLAS_THREAD_TIMEOUT'
+
 function fastPathsOn(): boolean {
   return process.env[NEURAL_FAST_ENV] !== '0'
 }
@@ -63,6 +66,12 @@ function fastPathsOn(): boolean {
 function useBlas(backendName: BlasBackendName): string | null {
   let blas = blasMatMulOf(backendName)
   if (blas === null && fastPathsOn()) {
+    // Idle OpenBLAS threads spin for 2^28 cycles (its default) before sleeping: between the
+    // trainers' small products, the JS loops then share their core with a spinning thread.
+    // 2^4 puts them to sleep at once (LSTM, 2 threads, load ~7: 1270-1600 windows/s
+    // against 700-910 by default; the MLP showed no clear difference). Read when OpenBLAS
+    // loads: no effect if something in this process (KNN) loaded it first.
+    process.env[OPENBLAS_THREAD_TIMEOUT_ENV] ??= '4'
     const loaded = loadOpenBlas()
     if (isOpenBlas(loaded)) {
       registerBlasMatMul(backendName, loaded)
