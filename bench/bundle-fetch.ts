@@ -5,7 +5,8 @@
  * Prints MB/s, the ratios, and the peak RSS of both sides. The baseline is stock Helia bitswap
  * without pnet (defaults, exporter reading through Helia's networked blockstore).
  *
- *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--window 64] [--json]
+ *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--paths pnet,plain,stock,tcp] [--json]
+ *     [--window N] [--max-message BYTES] [--send-concurrency N] [--debounce MS]   (BlockService tuning)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -33,7 +34,7 @@ import { createLibp2p } from 'libp2p'
 import { CID } from 'multiformats/cid'
 import pino from 'pino'
 import { importBundle } from '../models/bundle/index.ts'
-import { BlockService } from '../node/blocks/index.ts'
+import { BlockService, DEFAULT_BLOCK_SERVICE_INIT } from '../node/blocks/index.ts'
 import { DEFAULT_FLEET_NET_INIT, FleetNet } from '../node/net/index.ts'
 
 const logger = pino({ level: 'silent' })
@@ -57,7 +58,7 @@ const { values: args } = parseArgs({
     file: { type: 'string' },
     mb: { type: 'string', default: '200' },
     runs: { type: 'string', default: '1' },
-    window: { type: 'string', default: '64' },
+    window: { type: 'string' },
     paths: { type: 'string', default: 'pnet,plain,stock,tcp' },
     'max-message': { type: 'string' },
     'send-concurrency': { type: 'string' },
@@ -72,9 +73,15 @@ function report(msg: Record<string, unknown>): void {
 }
 
 /** BlockService tuning from the command line (defaults otherwise). */
-function tuning(): { maxMessageBytes?: number; sendConcurrencyPerPeer?: number; wantDebounceMs?: number } {
+function tuning(): {
+  maxMessageBytes?: number
+  sendConcurrencyPerPeer?: number
+  wantDebounceMs?: number
+  wantWindow?: number
+} {
   return {
     wantDebounceMs: args.debounce == null ? undefined : Number(args.debounce),
+    wantWindow: args.window == null ? undefined : Number(args.window),
     maxMessageBytes: args['max-message'] == null ? undefined : Number(args['max-message']),
     sendConcurrencyPerPeer: args['send-concurrency'] == null ? undefined : Number(args['send-concurrency']),
   }
@@ -184,7 +191,7 @@ async function fetcher(): Promise<void> {
   }
   const blocks = new BlockService(
     { libp2p: h.libp2p, logger },
-    { dir: join(args.dir!, `fetcher-${args.mode}-${Date.now()}`), wantWindow: Number(args.window), ...tuning() },
+    { dir: join(args.dir!, `fetcher-${args.mode}-${Date.now()}`), ...tuning() },
   )
   await blocks.start()
   const started = performance.now()
@@ -302,8 +309,7 @@ async function main(): Promise<void> {
             dir,
             '--key',
             keyHex,
-            '--window',
-            String(args.window),
+            ...(args.window == null ? [] : ['--window', args.window]),
             ...(args['max-message'] == null ? [] : ['--max-message', args['max-message']]),
             ...(args['send-concurrency'] == null ? [] : ['--send-concurrency', args['send-concurrency']]),
             ...(args.debounce == null ? [] : ['--debounce', args.debounce]),
@@ -319,7 +325,7 @@ async function main(): Promise<void> {
     const raw = best('raw TCP copy')
     const summary = {
       mb,
-      window: Number(args.window),
+      window: Number(args.window ?? DEFAULT_BLOCK_SERVICE_INIT.wantWindow),
       runs,
       ratios: {
         pnetOverStock: pnet / stock,
@@ -332,7 +338,7 @@ async function main(): Promise<void> {
       console.log(JSON.stringify(summary, null, 2))
       return
     }
-    console.log(`${mb} MB bundle, want window ${args.window}, ${args.runs} run(s)`)
+    console.log(`${mb} MB bundle, want window ${summary.window}, ${args.runs} run(s)`)
     for (const r of runs) {
       console.log(
         `${r.path.padEnd(22)} ${r.mbPerSecond.toFixed(1).padStart(8)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ` +
