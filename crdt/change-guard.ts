@@ -67,6 +67,7 @@ const MAX_CACHED_VERDICTS = 20_000
 const MAX_CACHED_BYTES = 32 * 1024 * 1024
 const MAX_CACHED_CHANGE = 64 * 1024
 let cachedBytes = 0
+const byObject = new WeakMap<Uint8Array, ChangeVerdict>()
 
 /**
  * Whether a peer may merge the encoded change `bytes`: the genesis change, or a change
@@ -82,11 +83,20 @@ export function checkChange(bytes: unknown): ChangeVerdict {
   if (!(bytes instanceof Uint8Array)) return refuse('not bytes')
   if (bytes.length > MAX_CHANGE_BYTES && bytes[CHUNK_TYPE_AT] !== DOCUMENT_CHUNK)
     return refuse(`a change of ${bytes.length} bytes (at most ${MAX_CHANGE_BYTES})`)
+  // The same bytes object reaches many peers of one process (the simulator decodes a
+  // broadcast once): its verdict is remembered by identity too. Change bytes are never
+  // modified after they arrive.
+  const known = byObject.get(bytes)
+  if (known !== undefined) return known
   const cacheable = bytes.length <= MAX_CACHED_CHANGE
   const key = cacheable ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : ''
   const hit = cacheable ? verdicts.get(key) : undefined
-  if (hit !== undefined) return hit
+  if (hit !== undefined) {
+    byObject.set(bytes, hit)
+    return hit
+  }
   const verdict = bytes[CHUNK_TYPE_AT] === DOCUMENT_CHUNK ? checkDocument(bytes) : checkOneChange(bytes)
+  byObject.set(bytes, verdict)
   if (cacheable) {
     if (verdicts.size >= MAX_CACHED_VERDICTS || cachedBytes + key.length > MAX_CACHED_BYTES) {
       verdicts.clear()

@@ -104,6 +104,8 @@ export class Replica {
   private syncBudget = new Map<string, number>()
   /** Peers that connected since the last catch-up decision, and how many sessions may still be opened for them. */
   private fresh = new Set<string>()
+  /** Peers this one is connected to (only they are asked for what is missing). */
+  private linked = new Set<string>()
   private freshSessions = 0
   private freshAt = Number.NEGATIVE_INFINITY
   private mergeDue = Number.POSITIVE_INFINITY
@@ -120,11 +122,18 @@ export class Replica {
     this.host = host
     this.init = init
     let doc = createJobTable(actor)
-    for (const chunk of stored) {
+    if (stored.length > 0) {
       try {
-        doc = Automerge.loadIncremental(doc, chunk)
+        doc = Automerge.loadIncremental(doc, concat(stored))
       } catch {
-        this.stats.badInputs++
+        // One bad chunk must not cost the others: load them one by one.
+        for (const chunk of stored) {
+          try {
+            doc = Automerge.loadIncremental(doc, chunk)
+          } catch {
+            this.stats.badInputs++
+          }
+        }
       }
     }
     // What was just loaded is durable already: the next incremental save starts after it.
@@ -160,6 +169,7 @@ export class Replica {
       syncStates: this.syncStates.size,
       syncBudget: this.syncBudget.size,
       fresh: this.fresh.size,
+      linked: this.linked.size,
       queuedChunks: this.chunks.length,
     }
   }
@@ -224,7 +234,10 @@ export class Replica {
   }
 
   private noteHeads(from: string, heads: readonly string[], now: number): void {
-    if (this.fresh.has(from)) {
+    // Pull only from peers this one is linked to: gossip may carry heads from peers it cannot
+    // reach directly (whose answers would never come), and those peers' links relay and beacon.
+    if (!this.linked.has(from)) return
+    if (this.fresh.has(from) && now - this.freshAt <= this.init.wantRetryMs) {
       this.fresh.delete(from)
       // A peer that just connected tells us its heads: if we lack any of it, we are the side
       // that is behind (restarted, or on the quiet side of a partition), and we catch up
@@ -285,12 +298,7 @@ export class Replica {
   merge(now: number): void {
     this.mergeDue = Number.POSITIVE_INFINITY
     if (this.chunks.length > 0) {
-      const all = new Uint8Array(this.bytes)
-      let off = 0
-      for (const c of this.chunks) {
-        all.set(c, off)
-        off += c.length
-      }
+      const all = concat(this.chunks)
       this.stats.chunksMerged += this.chunks.length
       this.chunks = []
       this.bytes = 0
@@ -344,7 +352,8 @@ export class Replica {
       if (this.ask(from, missing, now)) asked++
     }
     this.headsInbox.clear()
-    if (waiting.length > 0 && asked === 0) for (const from of senders) if (this.ask(from, waiting, now)) break
+    if (waiting.length > 0 && asked === 0)
+      for (const from of senders) if (this.linked.has(from) && this.ask(from, waiting, now)) break
     if (this.wants.size > MAX_WANTS / 10)
       for (const [h, w] of this.wants)
         if (now - Math.max(w.seen, w.at) > 10 * this.init.wantRetryMs) this.wants.delete(h)
@@ -387,8 +396,10 @@ export class Replica {
    * peer is behind and opens a session (at most `syncFanout` per batch).
    */
   connected(peers: readonly string[], now: number): void {
+    if (now - this.freshAt > this.init.wantRetryMs) this.fresh.clear()
     for (const p of peers) {
       this.resetSync(p)
+      if (this.linked.size < MAX_TRACKED_PEERS) this.linked.add(p)
       if (this.fresh.size < MAX_TRACKED_PEERS) this.fresh.add(p)
     }
     // Connections that come together (a restart, a heal) are one batch.
@@ -403,6 +414,7 @@ export class Replica {
     this.satisfied.delete(peer)
     this.headsInbox.delete(peer)
     this.fresh.delete(peer)
+    this.linked.delete(peer)
   }
 
   /** Opens an Automerge sync session with `other`. */
@@ -481,11 +493,16 @@ export class Replica {
    */
   write(records: readonly Uint8Array[], time: number): void {
     if (records.length === 0) return
+    const before = this.heads()
     this.doc = appendRecords(this.doc, records, time)
-    this.persist()
-    const change = Automerge.getLastLocalChange(this.doc)
-    if (change === undefined) return
-    this.host.broadcast({ type: 'changes', changes: [change], heads: this.heads(), records })
+    // The new changes themselves are the chunk to persist (no second encoding); merged
+    // remote changes wait for the periodic persist, which may store these again (a load
+    // ignores duplicates, and compaction drops them).
+    const changes = Automerge.getChangesSince(this.doc, before)
+    if (changes.length === 0) return
+    this.host.persist(concat(changes))
+    this.unsaved = true
+    this.host.broadcast({ type: 'changes', changes, heads: this.heads(), records })
   }
 
   /** Persists everything merged since the last persist (merged remote changes are persisted periodically). */
@@ -505,4 +522,17 @@ export class Replica {
   beacon(to: string): void {
     this.host.send(to, { type: 'heads', heads: this.heads() })
   }
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]
+  let n = 0
+  for (const c of chunks) n += c.length
+  const out = new Uint8Array(n)
+  let off = 0
+  for (const c of chunks) {
+    out.set(c, off)
+    off += c.length
+  }
+  return out
 }

@@ -42,6 +42,12 @@ class Fleet {
     }
     const actor = Buffer.from(`${id}-${this.replicas.size}-${this.now}`.padEnd(16, '.')).toString('hex').slice(0, 32)
     const r = new Replica(host, DEFAULT_PEER_INIT, actor, stored ?? chunks)
+    // Everyone is linked to everyone (a restarted replica reconnects later in the test).
+    for (const [other, o] of this.replicas) {
+      if (other === id) continue
+      r.connected([other], -1e9)
+      o.connected([id], -1e9)
+    }
     this.replicas.set(id, r)
     return r
   }
