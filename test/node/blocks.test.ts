@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -143,6 +144,13 @@ describe('BlockService: peers in one private network', () => {
       a.blocks.pin('bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy'),
       IncompleteDagError,
     )
+    const parent = await peers.tempDir()
+    const missing = join(parent, 'never')
+    await assert.rejects(
+      a.blocks.exportDirectory('bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi', missing),
+      (err: Error) => err instanceof BlockExportError && /fetch it first/.test(err.message),
+    )
+    assert.deepEqual(await readdir(parent), [], 'no partial directory is left')
     const idle = new BlockService({ libp2p: a.net.libp2p, logger }, { dir: await peers.tempDir() })
     await idle.stop()
     await assert.rejects(idle.importDirectory('/nonexistent'), BlockServiceNotStartedError)
