@@ -7,7 +7,6 @@ import type { HeliaWithLibp2p } from '@helia/libp2p'
 import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
-import { FsBlockstore } from 'blockstore-fs'
 import { createHeliaLight, type Helia } from 'helia'
 import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
 import { equals } from 'multiformats/bytes'
@@ -23,6 +22,7 @@ import {
   BlockServiceNotStartedError,
   IncompleteDagError,
 } from './errors.ts'
+import { FleetBlockstore } from './fleet-blockstore.ts'
 import { withStreamBackpressure } from './stream-backpressure.ts'
 
 /** Options of a {@link BlockService}; the optional ones default to {@link DEFAULT_BLOCK_SERVICE_INIT}. */
@@ -137,7 +137,7 @@ export class BlockService {
   readonly #pins = new Set<string>()
   readonly #counters = { fetchedBlocks: 0, fetchedBytes: 0, rejectedBlocks: 0, retriedWants: 0 }
   #stored = { blocks: 0, bytes: 0 }
-  #store: FsBlockstore | undefined
+  #store: FleetBlockstore | undefined
   #helia: Helia | undefined
   #bitswap: BlockBroker | undefined
   #controller: AbortController | undefined
@@ -358,7 +358,7 @@ export class BlockService {
     }
   }
 
-  #started(): FsBlockstore {
+  #started(): FleetBlockstore {
     if (this.#store == null || this.#bitswap == null) throw new BlockServiceNotStartedError()
     return this.#store
   }
@@ -429,7 +429,7 @@ export class BlockService {
 
   async #start(): Promise<void> {
     if (this.#helia != null) return
-    const store = new FsBlockstore(this.#init.dir)
+    const store = new FleetBlockstore(this.#init.dir)
     let helia: Helia | undefined
     try {
       await store.open()
@@ -503,7 +503,7 @@ function toDialable(provider: string): CID | Multiaddr {
 
 /** Writes the entries of a UnixFS directory under `dir` (depth first), checking every name. */
 async function writeEntries(
-  store: FsBlockstore,
+  store: FleetBlockstore,
   root: CID,
   entry: UnixFSEntry,
   dir: string,

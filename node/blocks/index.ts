@@ -15,4 +15,5 @@ export {
   BlockServiceNotStartedError,
   IncompleteDagError,
 } from './errors.ts'
+export { FleetBlockstore } from './fleet-blockstore.ts'
 export { waitForDrain, withStreamBackpressure } from './stream-backpressure.ts'
