@@ -198,7 +198,7 @@ describe('BlockService: peers in one private network', () => {
     const src = await peers.tempDir()
     await writeTree(src, { 'model.bin': 48 * MiB })
     const { cid, blocks } = await provider.blocks.importDirectory(src)
-    const fetcher = await peers.start(key, { bootstrap: provider.net.addresses(), init: { wantWindow: 2 } })
+    const fetcher = await peers.start(key, { bootstrap: provider.net.addresses(), init: { wantWindow: 1 } })
     await waitFor('connected', () => fetcher.net.connectedPeers().includes(provider.net.peerId))
     let stopping: Promise<void> | undefined
     const timeoutMs = 5000
