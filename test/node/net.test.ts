@@ -91,7 +91,7 @@ const seq = (bytes: Uint8Array): number => new DataView(bytes.buffer, bytes.byte
 
 const subscribers = (net: FleetNet): number => net.libp2p.services.pubsub.getSubscribers(net.topic).length
 
-describe('FleetNet: three peers in one private network', () => {
+describe('FleetNet: three peers in one private network', { timeout: 180_000 }, () => {
   const key = swarmKey()
   let a: FleetNet
   let b: FleetNet
@@ -218,7 +218,7 @@ describe('FleetNet: three peers in one private network', () => {
   })
 })
 
-describe('FleetNet: private network boundary', () => {
+describe('FleetNet: private network boundary', { timeout: 180_000 }, () => {
   after(stopAll)
 
   it('refuses to start without a valid swarm key', async () => {
@@ -280,7 +280,7 @@ describe('FleetNet: private network boundary', () => {
   })
 })
 
-describe('FleetNet: misbehaving peers', () => {
+describe('FleetNet: misbehaving peers', { timeout: 180_000 }, () => {
   const key = swarmKey()
   let a: FleetNet
   let honest: FleetNet
@@ -366,7 +366,7 @@ describe('FleetNet: misbehaving peers', () => {
   })
 })
 
-describe('FleetNet: limits', () => {
+describe('FleetNet: limits', { timeout: 180_000 }, () => {
   const key = swarmKey()
   after(stopAll)
 
@@ -442,7 +442,7 @@ describe('FleetNet: limits', () => {
   })
 })
 
-describe('FleetNet: restarts', () => {
+describe('FleetNet: restarts', { timeout: 180_000 }, () => {
   after(stopAll)
 
   it('a restarted peer reconnects via bootstrap and peer:connect fires again (same port and a new one)', async () => {
