@@ -495,13 +495,11 @@ export class Replica {
     if (records.length === 0) return
     const before = this.heads()
     this.doc = appendRecords(this.doc, records, time)
-    // The new changes themselves are the chunk to persist (no second encoding); merged
-    // remote changes wait for the periodic persist, which may store these again (a load
-    // ignores duplicates, and compaction drops them).
     const changes = Automerge.getChangesSince(this.doc, before)
     if (changes.length === 0) return
-    this.host.persist(concat(changes))
-    this.unsaved = true
+    // Everything not yet persisted goes with it: the new change depends on merged remote
+    // changes, and a restart that lacked them could not apply it (a result would be lost).
+    this.persist()
     this.host.broadcast({ type: 'changes', changes, heads: this.heads(), records })
   }
 

@@ -30,6 +30,7 @@ describe('per-peer state stays bounded over a long run', () => {
       syncStates: peers,
       syncBudget: peers,
       fresh: peers,
+      linked: peers,
       known: peers,
       wants: 1000,
       queuedChunks: 2000,
