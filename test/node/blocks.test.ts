@@ -3,8 +3,12 @@ import { readdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { withBitswap } from '@helia/bitswap'
+import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { MemoryBlockstore } from 'blockstore-core'
 import { FsBlockstore } from 'blockstore-fs'
+import { createHeliaLight } from 'helia'
+import { exporter } from 'ipfs-unixfs-exporter'
 import { CID } from 'multiformats/cid'
 import { importBundle } from '../../models/bundle/index.ts'
 import {
@@ -224,6 +228,62 @@ describe('BlockService: peers in one private network', () => {
     await stopping
     assert.ok(elapsed >= timeoutMs - 50 && elapsed < timeoutMs + 2000, `failed after ${elapsed} ms`)
     assert.ok(fetcher.blocks.stats().fetchedBlocks < blocks)
+  })
+
+  it('a fetch survives its provider vanishing when another provider connects', async () => {
+    const first = await peers.start(key)
+    const second = await peers.start(key)
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 24 * MiB })
+    const { cid } = await first.blocks.importDirectory(src)
+    await second.blocks.importDirectory(src)
+    const fetcher = await peers.start(key, {
+      bootstrap: first.net.addresses(),
+      init: { wantWindow: 1, wantRetryMs: 1000 },
+    })
+    await waitFor('connected', () => fetcher.net.connectedPeers().includes(first.net.peerId))
+    let switching: Promise<void> | undefined
+    await fetcher.blocks.fetch(cid, {
+      timeoutMs: 30_000,
+      onProgress: (done) => {
+        if (done === 4) {
+          switching = peers
+            .stopPeer(first)
+            .then(() => fetcher.net.libp2p.dial(second.net.libp2p.getMultiaddrs()[0]))
+            .then(() => {})
+        }
+      },
+    })
+    await switching
+    assert.ok(!fetcher.net.connectedPeers().includes(first.net.peerId))
+    const out = join(await peers.tempDir(), 'out')
+    await fetcher.blocks.exportDirectory(cid, out)
+    assert.deepEqual(await readTree(out), await readTree(src))
+  })
+
+  it('a stock Helia bitswap client on a fleet host fetches a bundle by CID', async (t) => {
+    const provider = await peers.start(key)
+    const src = await peers.tempDir()
+    await writeTree(src, { 'model.bin': 2 * MiB + 5, 'bundle.json': new TextEncoder().encode('{"stock":1}') })
+    const { cid } = await provider.blocks.importDirectory(src)
+    const client = await peers.start(key, { bootstrap: provider.net.addresses() })
+    await client.blocks.stop()
+    const helia = createHeliaLight({ blockstore: new MemoryBlockstore(), logger: client.net.libp2p.logger })
+    Object.defineProperty(helia, 'libp2p', { value: client.net.libp2p, enumerable: true, configurable: true })
+    withBitswap(helia as HeliaWithLibp2p)
+    await helia.start()
+    t.after(() => helia.stop())
+    const root = await exporter(CID.parse(cid), helia.blockstore, { signal: AbortSignal.timeout(20_000) })
+    assert.equal(root.type, 'directory')
+    const got = new Map<string, Buffer>()
+    for await (const link of root.entries()) {
+      const file = await exporter(link.cid, helia.blockstore, { signal: AbortSignal.timeout(20_000) })
+      assert.ok(file.type === 'file' || file.type === 'raw')
+      const chunks: Uint8Array[] = []
+      for await (const chunk of file.content()) chunks.push(chunk)
+      got.set(link.name, Buffer.concat(chunks))
+    }
+    assert.deepEqual(got, await readTree(src))
   })
 
   it("a provider's bitswap streams buffer at most about one message frame, even for a long want list", async (t) => {
