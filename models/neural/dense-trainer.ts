@@ -3,6 +3,16 @@ import type { OpenBlas } from '../knn/index.ts'
 import { adamUpdate } from './fused-adam.ts'
 import { softmaxCrossEntropy } from './step-math.ts'
 
+/**
+ * Below this `m * n * k`, a step's products run on one OpenBLAS thread whatever the
+ * thread count (results do not depend on it).
+ *
+ * @remarks Measured on the default MLP (largest product 256 x 145 x 128 = 4.8M), 2
+ * cores, load 5-6 (bench/neural-throughput.ts): 92k windows/s with 1 thread against 61k
+ * with 2; the products take ~0.1 ms, less than waking and joining a second thread costs.
+ */
+export const SINGLE_THREAD_WORK = 2 ** 24
+
 /** One dense layer of the stack, its weights as plain arrays (row-major, as tfjs stores them). */
 interface DenseLayer {
   readonly name: string
@@ -94,6 +104,8 @@ export class DenseTrainer {
   private readonly probs: Float64Array
   private readonly inputDelta: Float32Array
   private readonly ones: Float32Array
+  /** The largest `m * n * k` of a step's products. */
+  private readonly largestProduct: number
   private t = 0
 
   /**
@@ -143,6 +155,7 @@ export class DenseTrainer {
     this.probs = new Float64Array(maxBatch * this.layers.at(-1)!.outDim)
     this.inputDelta = new Float32Array(maxBatch * Math.max(...this.layers.map((l) => l.inDim)))
     this.ones = new Float32Array(maxBatch).fill(1)
+    this.largestProduct = Math.max(...this.layers.map((l) => maxBatch * l.inDim * l.outDim))
   }
 
   /**
@@ -152,8 +165,16 @@ export class DenseTrainer {
    */
   step(x: Float32Array, labels: Int32Array, n: number, dropoutSeed: (i: number) => number): number {
     if (n > this.maxBatch || n < 1) throw new RangeError(`batch of ${n} rows: expected 1..${this.maxBatch}`)
-    const loss = this.forward(x, labels, n, dropoutSeed)
-    this.backward(x, n)
+    const threads = this.blas.threads()
+    const single = threads > 1 && this.largestProduct < SINGLE_THREAD_WORK
+    if (single) this.blas.setThreads(1)
+    let loss: number
+    try {
+      loss = this.forward(x, labels, n, dropoutSeed)
+      this.backward(x, n)
+    } finally {
+      if (single) this.blas.setThreads(threads)
+    }
     this.t++
     for (const l of this.layers) {
       adamUpdate(l.kernel, l.gradKernel, l.moments.mk, l.moments.vk, l.kernel, this.lr, this.t)
