@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { basename, dirname, join } from 'node:path'
+import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import { type BlockBroker, UnknownHashAlgorithmError } from '@helia/interface'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
@@ -8,7 +8,6 @@ import type { Libp2p } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createHeliaLight, type Helia } from 'helia'
-import { exporter, type UnixFSEntry } from 'ipfs-unixfs-exporter'
 import { equals } from 'multiformats/bytes'
 import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -24,6 +23,7 @@ import {
 } from './errors.ts'
 import { FleetBlockstore } from './fleet-blockstore.ts'
 import { withStreamBackpressure } from './stream-backpressure.ts'
+import { exportUnixfsDirectory } from './unixfs-export.ts'
 
 /** Options of a {@link BlockService}; the optional ones default to {@link DEFAULT_BLOCK_SERVICE_INIT}. */
 export interface BlockServiceInit {
@@ -324,28 +324,8 @@ export class BlockService {
   async exportDirectory(cid: string | CID, outDir: string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const store = this.#started()
     const root = parseCid(cid)
-    if (await exists(outDir)) throw new BlockExportError(`export ${root}: ${outDir} already exists`)
-    const parent = dirname(outDir)
-    await mkdir(parent, { recursive: true })
-    const temp = join(parent, `.${basename(outDir)}.partial-${randomBytes(6).toString('hex')}`)
-    await mkdir(temp)
-    try {
-      const dirs = [temp]
-      const top = await exporter(root, store, { signal: options.signal })
-      if (top.type !== 'directory') throw new BlockExportError(`export ${root}: not a UnixFS directory`)
-      await writeEntries(store, root, top, temp, '', dirs, options.signal)
-      for (const d of dirs.reverse()) await fsyncDir(d)
-      await rename(temp, outDir)
-      await fsyncDir(parent)
-    } catch (err) {
-      await rm(temp, { recursive: true, force: true })
-      if ((err as Error).name === 'NotFoundError') {
-        throw new BlockExportError(
-          `export ${root}: a block is missing here (${(err as Error).message}); fetch it first`,
-        )
-      }
-      throw err
-    }
+    await exportUnixfsDirectory(store, root, outDir, options.signal)
+    this.#log.info({ cid: root.toString(), outDir }, 'DAG exported')
   }
 
   /** Counters since start, and the store's size. */
@@ -498,66 +478,6 @@ function toDialable(provider: string): CID | Multiaddr {
     return provider.startsWith('/') ? multiaddr(provider) : peerIdFromString(provider).toCID()
   } catch {
     throw new BadCidError(`providers: ${JSON.stringify(provider)} is neither a multiaddr nor a peer id`)
-  }
-}
-
-/** Writes the entries of a UnixFS directory under `dir` (depth first), checking every name. */
-async function writeEntries(
-  store: FleetBlockstore,
-  root: CID,
-  entry: UnixFSEntry,
-  dir: string,
-  rel: string,
-  dirs: string[],
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  if (entry.type !== 'directory') return
-  for await (const link of entry.entries({ signal })) {
-    signal?.throwIfAborted()
-    const name = link.name
-    const childRel = rel === '' ? name : `${rel}/${name}`
-    if (name === '' || name === '.' || name === '..' || /[/\\\0]/.test(name)) {
-      throw new BlockExportError(`export ${root}: entry name ${JSON.stringify(childRel)} is not a plain file name`)
-    }
-    const path = join(dir, name)
-    const child = await exporter(link.cid, store, { signal })
-    if (child.type === 'directory') {
-      await mkdir(path)
-      dirs.push(path)
-      await writeEntries(store, root, child, path, childRel, dirs, signal)
-    } else if (child.type === 'file' || child.type === 'raw') {
-      const fh = await open(path, 'wx')
-      try {
-        for await (const chunk of child.content({ signal })) {
-          let off = 0
-          while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten
-        }
-        await fh.sync()
-      } finally {
-        await fh.close()
-      }
-    } else {
-      throw new BlockExportError(`export ${root}: entry ${JSON.stringify(childRel)} is a ${child.type}, not a file`)
-    }
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
-    throw err
-  }
-}
-
-async function fsyncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r')
-  try {
-    await fh.sync()
-  } finally {
-    await fh.close()
   }
 }
 
