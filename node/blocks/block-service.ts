@@ -49,11 +49,15 @@ export interface BlockServiceInit {
   /** Replies bitswap builds and sends to one peer at once (each on its own stream). @defaultValue 4 */
   sendConcurrencyPerPeer?: number
   /**
-   * Largest bitswap message frame sent, and the largest taken. @defaultValue 1 MiB
-   * @remarks Bitswap's default is 4 MiB; go-bitswap peers send up to 4 MiB too, so keep it at
-   * least 4 MiB where such peers fetch from or serve to this node.
+   * Largest bitswap message frame this node sends. @defaultValue 1 MiB
+   * @remarks Smaller frames than bitswap's 4 MiB keep provider and fetcher working at once.
    */
   maxMessageBytes?: number
+  /**
+   * Largest bitswap message frame taken from a peer (bigger ones reset the stream). @defaultValue 4 MiB
+   * @remarks Helia's and go-bitswap's providers send frames up to 4 MiB: less refuses their replies.
+   */
+  maxIncomingMessageBytes?: number
   /** How long a bitswap message may take to send. @defaultValue 30 s */
   messageSendTimeoutMs?: number
   /** How long bitswap gathers new wants before it sends them. @defaultValue 1 ms (bitswap's is 10 ms; 1 ms measured faster with a window of 16) */
@@ -71,6 +75,7 @@ export const DEFAULT_BLOCK_SERVICE_INIT: Readonly<Omit<ResolvedBlockServiceInit,
   maxWantsPerPeer: 256,
   sendConcurrencyPerPeer: 4,
   maxMessageBytes: 1024 * 1024,
+  maxIncomingMessageBytes: 4 * 1024 * 1024,
   messageSendTimeoutMs: 30_000,
   wantDebounceMs: 1,
 })
@@ -427,7 +432,7 @@ export class BlockService {
         maxWantlistSize: this.#init.maxWantsPerPeer,
         sendBlocksConcurrency: this.#init.sendConcurrencyPerPeer,
         maxOutgoingMessageSize: this.#init.maxMessageBytes,
-        maxIncomingMessageSize: this.#init.maxMessageBytes,
+        maxIncomingMessageSize: this.#init.maxIncomingMessageBytes,
         messageSendTimeout: this.#init.messageSendTimeoutMs,
         sendWantlistDebounce: this.#init.wantDebounceMs,
       })

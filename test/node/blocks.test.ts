@@ -261,7 +261,7 @@ describe('BlockService: peers in one private network', () => {
     assert.deepEqual(await readTree(out), await readTree(src))
   })
 
-  it('a stock Helia bitswap client on a fleet host fetches a bundle by CID', async (t) => {
+  it('a stock Helia bitswap node on a fleet host fetches a bundle from a BlockService by CID, and serves one to it', async (t) => {
     const provider = await peers.start(key)
     const src = await peers.tempDir()
     await writeTree(src, { 'model.bin': 2 * MiB + 5, 'bundle.json': new TextEncoder().encode('{"stock":1}') })
@@ -284,6 +284,15 @@ describe('BlockService: peers in one private network', () => {
       got.set(link.name, Buffer.concat(chunks))
     }
     assert.deepEqual(got, await readTree(src))
+
+    // and the other way: a BlockService fetches from the stock node (its replies come in 4 MiB frames)
+    const other = await peers.tempDir()
+    await writeTree(other, { 'model.bin': 9 * MiB })
+    const stockCid = await importBundle(other, helia.blockstore)
+    await provider.blocks.fetch(stockCid, { timeoutMs: 20_000, providers: client.net.addresses() })
+    const out = join(await peers.tempDir(), 'out')
+    await provider.blocks.exportDirectory(stockCid, out)
+    assert.deepEqual(await readTree(out), await readTree(other))
   })
 
   it("a provider's bitswap streams buffer at most about one message frame, even for a long want list", async (t) => {
