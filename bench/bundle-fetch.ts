@@ -323,8 +323,28 @@ async function main(): Promise<void> {
     const plain = best(PATHS.plain)
     const stock = best(PATHS.stock)
     const raw = best('raw TCP copy')
+    // the load of a shared host drifts between rounds: compare paths within each round, then take the median
+    const rounds = Number(args.runs)
+    const perRound = (a: string, b: string): number[] =>
+      Array.from({ length: rounds }, (_, i) => {
+        const inRound = runs.slice((i * runs.length) / rounds, ((i + 1) * runs.length) / rounds)
+        const x = inRound.find((r) => r.path === a)?.mbPerSecond ?? Number.NaN
+        const y = inRound.find((r) => r.path === b)?.mbPerSecond ?? Number.NaN
+        return x / y
+      })
+    const median = (xs: number[]): number => {
+      const sorted = [...xs].sort((p, q) => p - q)
+      return sorted.length % 2 === 1
+        ? sorted[(sorted.length - 1) / 2]
+        : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2
+    }
+    const pnetOverStockByRound = perRound(PATHS.pnet, PATHS.stock)
+    const pnetOverPlainByRound = perRound(PATHS.pnet, PATHS.plain)
     const summary = {
       mb,
+      pnetOverStockByRound,
+      pnetOverStockMedian: median(pnetOverStockByRound),
+      pnetOverPlainMedian: median(pnetOverPlainByRound),
       window: Number(args.window ?? DEFAULT_BLOCK_SERVICE_INIT.wantWindow),
       runs,
       ratios: {
@@ -349,6 +369,10 @@ async function main(): Promise<void> {
     console.log(
       `ratios (best runs): BlockService through pnet / stock bitswap without pnet ${summary.ratios.pnetOverStock.toFixed(2)} (target >= 1.0), ` +
         `pnet/no pnet ${summary.ratios.pnetOverPlain.toFixed(2)}, pnet/raw TCP ${summary.ratios.pnetOverRawTcp.toFixed(3)}, stock/raw TCP ${summary.ratios.stockOverRawTcp.toFixed(3)}`,
+    )
+    console.log(
+      `within rounds: BlockService through pnet / stock without pnet ${pnetOverStockByRound.map((r) => r.toFixed(2)).join(', ')} ` +
+        `(median ${summary.pnetOverStockMedian.toFixed(2)}); through pnet / BlockService without pnet median ${summary.pnetOverPlainMedian.toFixed(2)}`,
     )
   } finally {
     await cleanup()
