@@ -7,6 +7,8 @@
  *
  *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--paths pnet,plain,stock,tcp] [--json]
  *     [--window N] [--max-message BYTES] [--send-concurrency N] [--debounce MS]   (BlockService tuning)
+ *     [--initial-window BYTES]   (yamux's first stream window; the pnet path then runs on a plain host
+ *                                 with FleetNet's bounded pnet instead of a FleetNet)
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -35,7 +37,7 @@ import { CID } from 'multiformats/cid'
 import pino from 'pino'
 import { importBundle } from '../models/bundle/index.ts'
 import { BlockService, DEFAULT_BLOCK_SERVICE_INIT } from '../node/blocks/index.ts'
-import { DEFAULT_FLEET_NET_INIT, FleetNet } from '../node/net/index.ts'
+import { boundedPreSharedKey, DEFAULT_FLEET_NET_INIT, FleetNet } from '../node/net/index.ts'
 
 const logger = pino({ level: 'silent' })
 
@@ -63,6 +65,7 @@ const { values: args } = parseArgs({
     'max-message': { type: 'string' },
     'send-concurrency': { type: 'string' },
     debounce: { type: 'string' },
+    'initial-window': { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 })
@@ -95,7 +98,7 @@ async function host(
   mode: string,
   key: Uint8Array,
 ): Promise<{ libp2p: Libp2p; stop: () => Promise<void>; addrs: string[] }> {
-  if (mode === 'pnet') {
+  if (mode === 'pnet' && args['initial-window'] == null) {
     const net = new FleetNet(
       { logger },
       {
@@ -113,8 +116,17 @@ async function host(
     privateKey: await generateKeyPair('Ed25519'),
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
+    // with --initial-window the pnet path is this host plus FleetNet's bounded pnet (what a yamux change there would give)
+    ...(mode === 'pnet' ? { connectionProtector: boundedPreSharedKey(key) } : {}),
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: DEFAULT_FLEET_NET_INIT.streamWindowBytes } })],
+    streamMuxers: [
+      yamux({
+        streamOptions: {
+          maxStreamWindowSize: DEFAULT_FLEET_NET_INIT.streamWindowBytes,
+          ...(args['initial-window'] == null ? {} : { initialStreamWindowSize: Number(args['initial-window']) }),
+        },
+      }),
+    ],
     services: { identify: identify() },
   })
   return { libp2p: node, stop: async () => node.stop(), addrs: node.getMultiaddrs().map((m) => m.toString()) }
@@ -313,6 +325,7 @@ async function main(): Promise<void> {
             ...(args['max-message'] == null ? [] : ['--max-message', args['max-message']]),
             ...(args['send-concurrency'] == null ? [] : ['--send-concurrency', args['send-concurrency']]),
             ...(args.debounce == null ? [] : ['--debounce', args.debounce]),
+            ...(args['initial-window'] == null ? [] : ['--initial-window', args['initial-window']]),
           ]),
         )
       }
