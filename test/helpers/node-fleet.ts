@@ -42,7 +42,16 @@ export class NodeFleet {
     this.files = files
   }
 
-  static async create(opts: { jobs: number; extraManifest?: string }): Promise<NodeFleet> {
+  /**
+   * @param opts.jobs - how many knn jobs the manifest holds (unless `jobsToml` says the jobs)
+   * @param opts.dataset - the manifest's `dataset` (relative to the fleet's temp dir)
+   */
+  static async create(opts: {
+    jobs: number
+    extraManifest?: string
+    dataset?: string
+    jobsToml?: string
+  }): Promise<NodeFleet> {
     const dir = mkdtempSync(join(tmpdir(), 'cis490-fleet-'))
     const swarmKey = join(dir, 'swarm.key')
     writeFileSync(swarmKey, generateSwarmKey(), { mode: 0o600 })
@@ -50,11 +59,14 @@ export class NodeFleet {
     const operatorKey = join(dir, 'operator.key')
     savePrivateKey(operatorKey, key)
     const operatorId = publicKeyText(key)
-    const fleet = `[fleet]\nname = "test"\ndataset = "no-dataset-here"\noperator_keys = ["${operatorId}"]\nlease_s = 6\n`
-    const jobs = Array.from(
-      { length: opts.jobs },
-      (_, i) => `[[jobs]]\nmodel = "knn"\nmode = "realistic"\nseed = ${i}\npriority = ${i % 3}\n`,
-    ).join('\n')
+    const dataset = opts.dataset ?? 'no-dataset-here'
+    const fleet = `[fleet]\nname = "test"\ndataset = "${dataset}"\noperator_keys = ["${operatorId}"]\nlease_s = 6\n`
+    const jobs =
+      opts.jobsToml ??
+      Array.from(
+        { length: opts.jobs },
+        (_, i) => `[[jobs]]\nmodel = "knn"\nmode = "realistic"\nseed = ${i}\npriority = ${i % 3}\n`,
+      ).join('\n')
     const manifest = join(dir, 'manifest.toml')
     writeFileSync(manifest, `${fleet}${opts.extraManifest ?? ''}\n${jobs}`)
     const fleetOnly = join(dir, 'fleet.toml')
