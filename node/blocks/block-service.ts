@@ -251,7 +251,9 @@ export class BlockService {
     const root = parseCid(cid)
     const timeoutMs = options.timeoutMs ?? this.#init.fetchTimeoutMs
     const timeout = AbortSignal.timeout(timeoutMs)
-    const signals = [timeout, this.#controller!.signal]
+    // aborted when the fetch ends, so that wants still in flight after a failure stop too
+    const done = new AbortController()
+    const signals = [timeout, this.#controller!.signal, done.signal]
     if (options.signal != null) signals.push(options.signal)
     const signal = AbortSignal.any(signals)
     const providers = (options.providers ?? []).map(toDialable)
@@ -270,29 +272,29 @@ export class BlockService {
             const next = queue[head++]
             active++
             wanted.add(next.toString())
-            this.#getBlock(next, signal, providers).then(
-              (bytes) => {
+            this.#getBlock(next, signal, providers)
+              .then((bytes) => ({ bytes, links: linksOf(next, bytes) }))
+              .then(({ bytes, links }) => {
                 wanted.delete(next.toString())
                 active--
-                for (const link of linksOf(next, bytes)) queue.push(link)
+                for (const link of links) queue.push(link)
                 if (head > 4096) {
                   queue.splice(0, head)
                   head = 0
                 }
                 blocksDone++
                 bytesDone += bytes.byteLength
+                // a throwing progress callback fails the fetch instead of escaping as an unhandled rejection
                 options.onProgress?.(blocksDone, bytesDone)
                 if (active === 0 && head === queue.length) resolve()
                 else pump()
-              },
-              (err: unknown) => {
-                active--
+              })
+              .catch((err: unknown) => {
                 if (!failed) {
                   failed = true
                   reject(err)
                 }
-              },
-            )
+              })
           }
         }
         pump()
@@ -314,6 +316,8 @@ export class BlockService {
         throw new BlockServiceNotStartedError(`fetch ${root}: the block service stopped`)
       }
       throw err
+    } finally {
+      done.abort()
     }
     const seconds = (performance.now() - started) / 1000
     this.#log.info({ cid: root.toString(), blocks: blocksDone, bytes: bytesDone, seconds }, 'DAG fetched')

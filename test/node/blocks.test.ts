@@ -95,6 +95,17 @@ describe('BlockService: peers in one private network', () => {
     assert.deepEqual(await readTree(out), await readTree(src))
     assert.equal(b.blocks.stats().fetchedBlocks, imported.blocks)
     assert.equal(b.blocks.stats().rejectedBlocks, 0)
+    // a throwing progress callback fails that fetch (no unhandled rejection, no wants left behind)
+    const c = await peers.start(key, { bootstrap: a.net.addresses() })
+    await assert.rejects(
+      c.blocks.fetch(imported.cid, {
+        timeoutMs: 30_000,
+        onProgress: () => {
+          throw new Error('progress bar broke')
+        },
+      }),
+      /progress bar broke/,
+    )
     await assert.rejects(b.blocks.exportDirectory(imported.cid, out), BlockExportError, 'an existing target is refused')
     // a second fetch of a stored DAG asks nobody
     await b.blocks.fetch(imported.cid, { timeoutMs: 5000 })
