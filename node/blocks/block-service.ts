@@ -84,9 +84,9 @@ export const DEFAULT_BLOCK_SERVICE_INIT: Readonly<Omit<ResolvedBlockServiceInit,
 export interface ImportResult {
   /** The root CID (a UnixFS directory), as `models/bundle` computes it. */
   cid: string
-  /** Bytes of all the DAG's blocks. */
+  /** Bytes of the DAG's distinct blocks. */
   bytes: number
-  /** Blocks of the DAG. */
+  /** Distinct blocks of the DAG. */
   blocks: number
   /** Blocks that were not stored before this import. */
   newBlocks: number
@@ -183,8 +183,13 @@ export class BlockService {
   async importDirectory(dir: string, options: { signal?: AbortSignal } = {}): Promise<ImportResult> {
     const store = this.#started()
     const result = { bytes: 0, blocks: 0, newBlocks: 0 }
+    // the importer may put one block twice at once (a file with repeated chunks): count and store it once
+    const seen = new Set<string>()
     const counting = {
       put: async (cid: CID, bytes: Uint8Array, opts?: { signal?: AbortSignal }): Promise<CID> => {
+        const key = cid.toString()
+        if (seen.has(key)) return cid
+        seen.add(key)
         result.blocks++
         result.bytes += bytes.byteLength
         if (!(await store.has(cid))) {
@@ -258,6 +263,7 @@ export class BlockService {
     const signal = AbortSignal.any(signals)
     const providers = (options.providers ?? []).map(toDialable)
     const queue: CID[] = [root]
+    const listed = new Set<string>([root.toString()])
     let head = 0
     const wanted = new Set<string>()
     let blocksDone = 0
@@ -277,7 +283,13 @@ export class BlockService {
               .then(({ bytes, links }) => {
                 wanted.delete(next.toString())
                 active--
-                for (const link of links) queue.push(link)
+                for (const link of links) {
+                  // a DAG may link one block many times (repeated chunks): want it once
+                  const key = link.toString()
+                  if (listed.has(key)) continue
+                  listed.add(key)
+                  queue.push(link)
+                }
                 if (head > 4096) {
                   queue.splice(0, head)
                   head = 0

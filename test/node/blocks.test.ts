@@ -115,7 +115,12 @@ describe('BlockService: peers in one private network', () => {
   it('bit-identical re-imports give the same CID and are stored once; pins survive a restart', async () => {
     const a = await peers.start(key)
     const src = await peers.tempDir()
-    await writeTree(src, { 'model.bin': 2 * MiB, 'bundle.json': new TextEncoder().encode('{}') })
+    // zeros: the file's leaves are all one block, linked eight times
+    await writeTree(src, {
+      'model.bin': 2 * MiB,
+      'zeros.bin': new Uint8Array(2 * MiB),
+      'bundle.json': new TextEncoder().encode('{}'),
+    })
     const copy = await peers.tempDir()
     await writeTree(copy, Object.fromEntries((await readTree(src)).entries()))
     const first = await a.blocks.importDirectory(src)
@@ -129,6 +134,14 @@ describe('BlockService: peers in one private network', () => {
     assert.equal(a.blocks.stats().storedBlocks, stored.storedBlocks)
     assert.equal(a.blocks.stats().storedBytes, stored.storedBytes)
     assert.equal(stored.storedBytes, first.bytes)
+    assert.equal(stored.storedBlocks, first.blocks)
+    // a peer fetching it wants the repeated block once and counts every distinct block once
+    const b = await peers.start(key, { bootstrap: a.net.addresses() })
+    let progress = 0
+    await b.blocks.fetch(first.cid, { timeoutMs: 30_000, onProgress: (n) => (progress = n) })
+    assert.equal(progress, first.blocks)
+    assert.equal(b.blocks.stats().fetchedBlocks, first.blocks)
+    assert.equal(b.blocks.stats().storedBytes, first.bytes)
     await a.blocks.pin(first.cid)
     await a.blocks.stop()
     await a.blocks.stop()
