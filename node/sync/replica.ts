@@ -108,6 +108,8 @@ export class Replica {
   private linked = new Set<string>()
   private freshSessions = 0
   private freshAt = Number.NEGATIVE_INFINITY
+  private aloneBefore = true
+  private granted = false
   private mergeDue = Number.POSITIVE_INFINITY
   private syncedSince = false
   private unsaved = false
@@ -396,15 +398,28 @@ export class Replica {
    * peer is behind and opens a session (at most `syncFanout` per batch).
    */
   connected(peers: readonly string[], now: number): void {
-    if (now - this.freshAt > this.init.wantRetryMs) this.fresh.clear()
+    const newBatch = now - this.freshAt > this.init.wantRetryMs
+    if (newBatch) {
+      this.fresh.clear()
+      this.freshSessions = 0
+      // Alone before this batch: this peer restarted, or was cut off from everyone.
+      this.aloneBefore = this.linked.size === 0
+      this.granted = false
+    }
     for (const p of peers) {
       this.resetSync(p)
       if (this.linked.size < MAX_TRACKED_PEERS) this.linked.add(p)
       if (this.fresh.size < MAX_TRACKED_PEERS) this.fresh.add(p)
     }
-    // Connections that come together (a restart, a heal) are one batch.
-    if (now - this.freshAt > this.init.wantRetryMs) this.freshSessions = this.init.syncFanout
     this.freshAt = now
+    // Sessions are for the side that is behind as a whole: a peer that was alone, or one
+    // side of a healed partition (several peers at once). When one peer (re)joins, only it
+    // catches up by sessions; the others pull what it has that they lack by hash, else
+    // every peer of a large fleet would open a session to each restarted one.
+    if (!this.granted && (this.aloneBefore || this.fresh.size >= 2)) {
+      this.freshSessions = this.init.syncFanout
+      this.granted = true
+    }
   }
 
   /** A peer went away: forget everything kept about it. */
