@@ -391,3 +391,14 @@ export class FleetNode {
     this.timer = null
   }
 }
+
+/**
+ * Builds and starts this host's node from its resolved config: the one place the parts
+ * (peer core, network, store, trainer, API) are wired together.
+ * @throws NodeConfigError / NodeStartError naming what is wrong; nothing is left running.
+ */
+export async function createNode(config: NodeConfig, components: { logger: Logger }): Promise<FleetNode> {
+  const node = new FleetNode(components, config)
+  await node.start()
+  return node
+}

@@ -41,7 +41,7 @@ export function registerStartCommand(program: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (default info)')
     .action(async (opts: StartFlags, cmd: Command) => {
       // Loaded here, not at CLI start: libp2p and its stack take seconds to import.
-      const [{ default: pino }, { ManifestError }, { resolveNodeConfig }, errors, { FleetNode }, { KeyFileError }] =
+      const [{ default: pino }, { ManifestError }, { resolveNodeConfig }, errors, { createNode }, { KeyFileError }] =
         await Promise.all([
           import('pino'),
           import('../../manifests/index.ts'),
@@ -72,7 +72,7 @@ export function registerStartCommand(program: Command): void {
           { level: config.logLevel === 'silent' ? 'silent' : 'trace', stream: process.stderr },
         ]),
       )
-      const node = new FleetNode({ logger }, config)
+      let node: Awaited<ReturnType<typeof createNode>> | null = null
       let stopping = false
       const stop = (signal: string) => {
         if (stopping) {
@@ -81,7 +81,7 @@ export function registerStartCommand(program: Command): void {
         }
         stopping = true
         logger.info({ signal }, 'stopping: releasing claims and flushing the table')
-        void node.stop().then(
+        void (node?.stop() ?? Promise.resolve()).then(
           () => {
             logger.info('stopped')
             logger.flush()
@@ -96,7 +96,7 @@ export function registerStartCommand(program: Command): void {
       process.on('SIGINT', () => stop('SIGINT'))
       process.on('SIGTERM', () => stop('SIGTERM'))
       try {
-        await node.start()
+        node = await createNode(config, { logger })
       } catch (err) {
         if (err instanceof NodeConfigError || err instanceof KeyFileError) throw new UsageError(err.message)
         if (err instanceof NodeStartError) throw new RunError(err.message)

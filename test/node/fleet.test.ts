@@ -140,6 +140,20 @@ describe('a fleet of real nodes', { timeout: 300_000 }, () => {
         changes: [Automerge.getLastLocalChange(wiped) as Uint8Array],
         heads: Automerge.getHeads(wiped),
       })
+      // Well-formed but badly signed: an operator cancel whose payload was altered after signing,
+      // in an honest-looking change (it merges; every peer ignores the record).
+      const job = (await jobsOf(a)).find((j) => j.status === 'pending') as JobRow
+      const forgedBytes = encodeRecord({ t: 'cancel', j: job.id, at: 1, g: job.generation }, signer)
+      forgedBytes[forgedBytes.length - 3] ^= 1
+      const withForgery = appendRecords(createJobTable('ef'.repeat(16)), [forgedBytes])
+      attacker.publish(
+        encodeMessage({
+          type: 'changes',
+          changes: [Automerge.getLastLocalChange(withForgery) as Uint8Array],
+          heads: Automerge.getHeads(withForgery),
+          records: [forgedBytes],
+        }),
+      )
       for (let i = 0; i < 6; i++) {
         attacker.send(a.peerId, new Uint8Array([0xde, 0xad, i])) // framed garbage
         attacker.publish(new Uint8Array([0xba, 0xd0, i])) // garbage on the topic (the validator rejects it)
