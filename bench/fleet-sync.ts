@@ -77,7 +77,9 @@ async function predict(peers: number, jobs: number): Promise<number | null> {
   return r.details.loadConvergedMs
 }
 
-console.log(`node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? ''}`)
+console.log(
+  `node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? ''}`,
+)
 console.log('peers  jobs  measured_ms  simulated_ms  ratio')
 for (const [peers, jobs] of grid) {
   const measured = await measure(peers, jobs)
