@@ -12,8 +12,8 @@
 import { readFileSync } from 'node:fs'
 import * as tf from '@tensorflow/tfjs'
 import type { JobSpec } from '../manifests/index.ts'
-import { MlpHyper } from '../models/registry/index.ts'
 import { trainNeural } from '../models/neural/train.ts'
+import { MlpHyper } from '../models/registry/index.ts'
 import { fitScaler, splitRows } from '../models/split.ts'
 import { makeBenchDataset } from './neural-data.ts'
 

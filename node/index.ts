@@ -11,6 +11,6 @@ export {
   writeFileAtomic,
   writeFileAtomicAsync,
 } from './keys.ts'
-export * from './scheduler/index.ts'
 export * from './peer/index.ts'
+export * from './scheduler/index.ts'
 export * from './sync/index.ts'

@@ -1,5 +1,5 @@
-import { KnnSemiHyper } from '../registry/index.ts'
 import { macroF1 } from '../metrics.ts'
+import { KnnSemiHyper } from '../registry/index.ts'
 import { labelsOf, standardize } from '../split.ts'
 import type { Trainer } from '../types.ts'
 import { defaultDotKernel } from './dot-kernel.ts'
