@@ -14,16 +14,18 @@ import {
   type VerifiedRecord,
 } from '../crdt/index.ts'
 import { ApiServer, type FleetView, type WorkerInfo } from './api/index.ts'
+import { BlockService } from './blocks/index.ts'
 import { detectHost, type HostReport } from './capability.ts'
 import { fleetToml, type NodeConfig } from './config.ts'
 import { NodeConfigError, NodeStartError } from './errors.ts'
 import { generateKey, loadPrivateKey, loadSwarmKey, publicKeyText, savePrivateKey, writeFileAtomic } from './keys.ts'
 import { FleetNet } from './net/index.ts'
 import { DEFAULT_PEER_INIT, PeerCore, type PeerEffect, type SubmitResult } from './peer/index.ts'
-import { capabilityScore } from './scheduler/index.ts'
+import { capabilityScore, type RoundRef, type RunOutcome } from './scheduler/index.ts'
 import { FileDocumentStore } from './store/index.ts'
 import { decodeMessage, encodeMessage } from './sync/index.ts'
 import { ProcessTrainer } from './worker/process-trainer.ts'
+import { StorePeer } from './worker/store-peer.ts'
 
 const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url))
 const VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version
@@ -46,6 +48,8 @@ export class FleetNode {
   private api: ApiServer | null = null
   private store: FileDocumentStore | null = null
   private trainer: ProcessTrainer | null = null
+  private blocks: BlockService | null = null
+  private storePeer: StorePeer | null = null
   private timer: NodeJS.Timeout | null = null
   private queue: Promise<void> = Promise.resolve()
   private host: HostReport | null = null
@@ -100,7 +104,7 @@ export class FleetNode {
     this.trainer = new ProcessTrainer(
       {
         logger: this.log.child({ part: 'node:worker' }),
-        onExit: (ref, outcome) => this.input((core) => core.runExited(ref, outcome)),
+        onExit: (ref, outcome, bundleDir) => void this.finishRun(ref, outcome, bundleDir),
       },
       {
         runsDir: join(cfg.dataDir, 'runs'),
@@ -144,6 +148,7 @@ export class FleetNode {
         canTrain: datasetDir !== null,
         status: { store: cfg.store, version: VERSION },
         observer: {
+          derived: (jobs) => this.storePeer?.offer(jobs),
           wrote: (a) => {
             if (a.type !== 'renew') syncLog.info({ job: a.job.slice(0, 12), g: a.generation, r: a.round }, a.type)
           },
@@ -172,6 +177,22 @@ export class FleetNode {
       await net.start()
     } catch (err) {
       throw new NodeStartError(`cannot start the network on ${cfg.listen.join(', ')}: ${(err as Error).message}`)
+    }
+    // Bundles travel as UnixFS blocks over bitswap on the same libp2p host.
+    this.blocks = new BlockService(
+      { libp2p: net.libp2p, logger: this.log.child({ part: 'node:blocks' }) },
+      {
+        dir: join(cfg.dataDir, 'blocks'),
+      },
+    )
+    await this.blocks.start()
+    if (cfg.store) {
+      this.storePeer = new StorePeer(
+        { blocks: this.blocks, logger: this.log.child({ part: 'node:store' }) },
+        { indexFile: join(cfg.dataDir, 'bundles', 'index.jsonl'), selfId: net.peerId },
+      )
+      await this.storePeer.start()
+      this.storePeer.offer(this.core.jobs())
     }
     this.api = new ApiServer(
       { view: this.view(), logger: this.log.child({ part: 'node:api' }) },
@@ -207,6 +228,28 @@ export class FleetNode {
       )
       this.schedule()
     }
+  }
+
+  /**
+   * A run ended: a bundle is imported into the block store (its CID must be the one the
+   * trainer reported) and pinned before the core records the result.
+   */
+  private async finishRun(ref: RoundRef, outcome: RunOutcome, bundleDir: string | null): Promise<void> {
+    let result = outcome
+    if (outcome.ok && bundleDir !== null && this.blocks !== null) {
+      try {
+        const imported = await this.blocks.importDirectory(bundleDir)
+        if (imported.cid !== outcome.bundle)
+          result = {
+            ok: false,
+            error: `bundle CID mismatch: the trainer said ${outcome.bundle}, the files give ${imported.cid}`,
+          }
+        else await this.blocks.pin(imported.cid)
+      } catch (err) {
+        result = { ok: false, error: `could not store the bundle: ${(err as Error).message}` }
+      }
+    }
+    this.input((core) => core.runExited(ref, result))
   }
 
   /** The fleet dataset's directory on this host, or null when it is not here (or is a CID). */
@@ -382,6 +425,8 @@ export class FleetNode {
   private async stopParts(): Promise<void> {
     await this.trainer?.stopAll().catch((err) => this.log.error({ err }, 'stopping trainers failed'))
     await this.queue
+    await this.storePeer?.stop().catch((err) => this.log.error({ err }, 'stopping the store peer failed'))
+    await this.blocks?.stop().catch((err) => this.log.error({ err }, 'stopping the block service failed'))
     // Give gossip a moment to carry the releases before the connections close.
     if (this.net !== null && this.core !== null) await new Promise((r) => setTimeout(r, 300))
     await this.api?.stop().catch((err) => this.log.error({ err }, 'stopping the API failed'))

@@ -43,7 +43,7 @@ describe('real nodes train the fleet jobs', { timeout: 400_000 }, () => {
     await makeSyntheticDataset(join(fleet.files.dir, 'data'))
     // a holds the operator key: it loads the manifest's jobs at start.
     a = await fleet.start('a', {
-      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
+      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey, '--store'],
     })
     b = await fleet.start('b', { args: ['--manifest', fleet.files.manifest] })
   })
@@ -75,5 +75,34 @@ describe('real nodes train the fleet jobs', { timeout: 400_000 }, () => {
     const fromA = (await fleet.get(a, '/v1/results')) as { job: string; bundle: string }[]
     assert.deepEqual(fromA.map((r) => `${r.job}:${r.bundle}`).sort(), rows.map((j) => `${j.id}:${j.bundle}`).sort())
     assert.ok(!existsSync(join(a.dataDir, 'runs', 'pid')))
+  })
+
+  it('the store peer fetches and pins every bundle, and lists each once in bundles/index.jsonl', async () => {
+    const rows = (await fleet.get(a, '/v1/jobs')) as JobRow[]
+    const index = join(a.dataDir, 'bundles', 'index.jsonl')
+    let entries: { job: string; cid: string; bytes: number; host: string }[] = []
+    await fleet
+      .until(
+        'four bundles listed',
+        async () => {
+          entries = existsSync(index)
+            ? readFileSync(index, 'utf8')
+                .split('\n')
+                .filter(Boolean)
+                .map((l) => JSON.parse(l))
+            : []
+          return entries.length === 4
+        },
+        120_000,
+      )
+      .catch((err) => {
+        const lines = a.stderr.split('\n').filter((l) => /"store"|node:store|fetching|pinned/.test(l))
+        throw new Error(`${(err as Error).message}\n${lines.slice(-15).join('\n')}`)
+      })
+    assert.deepEqual(entries.map((e) => `${e.job}:${e.cid}`).sort(), rows.map((j) => `${j.id}:${j.bundle}`).sort())
+    for (const e of entries) assert.ok(e.bytes > 0, `${e.job.slice(0, 12)} has bytes`)
+    const pins = JSON.parse(readFileSync(join(a.dataDir, 'blocks', 'pins.json'), 'utf8'))
+    const pinned = JSON.stringify(pins)
+    for (const e of entries) assert.ok(pinned.includes(e.cid), `${e.cid} is pinned on the store peer`)
   })
 })
