@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { withBitswap } from '@helia/bitswap'
@@ -20,23 +19,8 @@ import {
   IncompleteDagError,
   linksOf,
 } from '../../node/blocks/index.ts'
+import { watchXsalsa20 } from '../helpers/xsalsa20-watch.ts'
 import { BlockPeers, logger, readTree, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
-
-/** The largest single xsalsa20 update and the largest WebAssembly memory its instances share (see net.test.ts). */
-function watchXsalsa20(): { maxUpdate: number; maxMemory: number } {
-  const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as {
-    prototype: { update(input: Uint8Array, output?: Uint8Array): Uint8Array }
-  }
-  const seen = { maxUpdate: 0, maxMemory: 0 }
-  const update = XSalsa20.prototype.update
-  XSalsa20.prototype.update = function (this: { _xor?: { _memory?: Uint8Array } }, input, output) {
-    const result = update.call(this, input, output)
-    seen.maxUpdate = Math.max(seen.maxUpdate, input.byteLength)
-    seen.maxMemory = Math.max(seen.maxMemory, this._xor?._memory?.byteLength ?? 0)
-    return result
-  }
-  return seen
-}
 
 const cipher = watchXsalsa20()
 const MiB = 1024 * 1024

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { createRequire } from 'node:module'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -8,6 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { generateKey } from '@libp2p/pnet'
 import pino from 'pino'
 import { encodeFrameHeader, FleetNet, type FleetNetInit, SwarmKeyError } from '../../node/net/index.ts'
+import { watchXsalsa20 } from '../helpers/xsalsa20-watch.ts'
 
 // Loopback only, mDNS off in every node: multicast must never leave this network namespace.
 const logger = pino({ level: 'silent' })
@@ -20,27 +20,6 @@ function swarmKey(): Uint8Array {
 }
 
 const nodes = new Set<FleetNet>()
-
-/**
- * Watches pnet's cipher: the largest single `update()` and the largest WebAssembly memory
- * its instances share. Without the 64 KiB write cap, megabyte updates grow that memory
- * towards its 64 MB maximum (the ratchet of FINDINGS.md), where `grow()` throws and the
- * connection dies.
- */
-function watchXsalsa20(): { maxUpdate: number; maxMemory: number } {
-  const XSalsa20 = createRequire(import.meta.url)('xsalsa20') as {
-    prototype: { update(input: Uint8Array, output?: Uint8Array): Uint8Array }
-  }
-  const seen = { maxUpdate: 0, maxMemory: 0 }
-  const update = XSalsa20.prototype.update
-  XSalsa20.prototype.update = function (this: { _xor?: { _memory?: Uint8Array } }, input, output) {
-    const result = update.call(this, input, output)
-    seen.maxUpdate = Math.max(seen.maxUpdate, input.byteLength)
-    seen.maxMemory = Math.max(seen.maxMemory, this._xor?._memory?.byteLength ?? 0)
-    return result
-  }
-  return seen
-}
 
 const cipher = watchXsalsa20()
 
