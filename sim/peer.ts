@@ -2,6 +2,7 @@ import type { DerivedTable, JobTable, Signer, TrustConfig } from '../crdt/index.
 import type { JobId } from '../manifests/index.ts'
 import {
   decodeMessage,
+  emptyReplicaStats,
   encodeMessage,
   type HostCapability,
   PeerCore,
@@ -94,15 +95,7 @@ export class SimPeer implements CheckedPeer {
   private runs = new Map<JobId, LocalRun>()
   private runCounter = 0
   /** Replica counters of the incarnations before this one. */
-  private readonly past: ReplicaStats = {
-    merges: 0,
-    chunksMerged: 0,
-    syncMessages: 0,
-    syncSessions: 0,
-    wantsSent: 0,
-    refusedChanges: 0,
-    badInputs: 0,
-  }
+  private readonly past: ReplicaStats = emptyReplicaStats()
 
   constructor(env: PeerEnv, index: number, signer: Signer, host: SimHost, clock: PeerClock) {
     this.env = env

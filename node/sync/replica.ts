@@ -35,6 +35,11 @@ export interface ReplicaStats {
   badInputs: number
 }
 
+/** Counters at zero. */
+export function emptyReplicaStats(): ReplicaStats {
+  return { merges: 0, chunksMerged: 0, syncMessages: 0, syncSessions: 0, wantsSent: 0, refusedChanges: 0, badInputs: 0 }
+}
+
 /** What a replica asks of its peer: the effects of its decisions, applied in order. */
 export interface ReplicaHost {
   send(to: string, msg: PeerMessage): void
@@ -82,15 +87,7 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024
  */
 export class Replica {
   doc: JobTable
-  readonly stats: ReplicaStats = {
-    merges: 0,
-    chunksMerged: 0,
-    syncMessages: 0,
-    syncSessions: 0,
-    wantsSent: 0,
-    refusedChanges: 0,
-    badInputs: 0,
-  }
+  readonly stats: ReplicaStats = emptyReplicaStats()
   private readonly host: ReplicaHost
   private readonly init: ReplicaInit
   private chunks: Uint8Array[] = []
