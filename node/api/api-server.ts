@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { JOB_STATUS, type JobStatus } from '../../crdt/index.ts'
-import { resolveIdPrefix } from '../../manifests/index.ts'
+import { type BlockView, fetchStatus, getBlock, pinRoot, putBlock, startFetch } from './block-routes.ts'
 import { parseOpsBody, readJsonBody } from './body.ts'
+import { DASHBOARD_PATHS } from './dashboard/assets.ts'
+import { dashboardFile, dashboardSnapshot, findJob, jobLog, jobMetrics } from './dashboard-routes.ts'
 import { ApiListenError, ApiRequestError } from './errors.ts'
+import { FleetEvents, type FleetEventsInit } from './event-stream.ts'
 import type { FleetView } from './fleet-view.ts'
 import { jobDetailJson, jobJson, resultsJson } from './job-json.ts'
 
@@ -18,6 +21,8 @@ export interface ApiLogger {
 export interface ApiServerComponents {
   view: FleetView
   logger: ApiLogger
+  /** The node's block store and its fetches for the CLI (`/v1/fetch`, `/v1/blocks`, `/v1/pins`); absent: 503 there. */
+  blocks?: BlockView
 }
 
 /** Where the API listens and what it accepts. */
@@ -37,6 +42,8 @@ export interface ApiServerInit {
    * @default 8 MiB
    */
   maxBodyBytes?: number
+  /** `/v1/events`: how many streams at once, how often the view is compared, the heartbeat. */
+  events?: FleetEventsInit
 }
 
 /** Defaults of `ApiServerInit`. */
@@ -44,10 +51,16 @@ export const DEFAULT_API_SERVER_INIT: Readonly<Required<ApiServerInit>> = {
   host: '127.0.0.1',
   port: 7420,
   maxBodyBytes: 8 * 1024 * 1024,
+  events: {},
 }
 
 /** A route's answer: JSON, or text of a given content type (for `/metrics` and the dashboard). */
-export type ApiReply = { status?: number; json: unknown } | { status?: number; contentType: string; text: string }
+export type ApiReply =
+  | { status?: number; json: unknown }
+  | { status?: number; contentType: string; text: string; headers?: Readonly<Record<string, string>> }
+  | { status?: number; contentType: string; bytes: Uint8Array }
+  /** The route answers on the response itself (the event stream). */
+  | { stream: (req: IncomingMessage, res: ServerResponse) => void }
 
 /** What a route handler gets: the request, the path's captured groups and the query. */
 export interface ApiRequest {
@@ -76,20 +89,25 @@ const STATUSES = new Set<string>(Object.values(JOB_STATUS))
  */
 export class ApiServer {
   private readonly view: FleetView
+  private readonly blocks: BlockView | undefined
   private readonly log: ApiLogger
   private readonly init: Readonly<Required<ApiServerInit>>
   private readonly routes: readonly Route[]
+  private readonly events: FleetEvents
   private server: Server | null = null
   private bound: { host: string; port: number } | null = null
 
   constructor(components: ApiServerComponents, init: ApiServerInit = {}) {
     this.view = components.view
+    this.blocks = components.blocks
     this.log = components.logger
     this.init = {
       host: init.host ?? DEFAULT_API_SERVER_INIT.host,
       port: init.port ?? DEFAULT_API_SERVER_INIT.port,
       maxBodyBytes: init.maxBodyBytes ?? DEFAULT_API_SERVER_INIT.maxBodyBytes,
+      events: init.events ?? DEFAULT_API_SERVER_INIT.events,
     }
+    this.events = new FleetEvents({ view: this.view }, this.init.events)
     this.routes = [
       { path: /^\/v1\/health$/, methods: { GET: () => ({ json: this.view.health() }) } },
       { path: /^\/v1\/jobs$/, methods: { GET: (r) => this.listJobs(r) } },
@@ -97,6 +115,18 @@ export class ApiServer {
       { path: /^\/v1\/workers$/, methods: { GET: () => ({ json: this.view.workers() }) } },
       { path: /^\/v1\/results$/, methods: { GET: () => ({ json: resultsJson(this.view.jobs()) }) } },
       { path: /^\/v1\/ops$/, methods: { POST: (r) => this.submitOps(r) } },
+      { path: /^\/v1\/fetch$/, methods: { POST: (r) => startFetch(this.view, this.blocks, r) } },
+      { path: /^\/v1\/fetch\/([^/]+)$/, methods: { GET: (r) => fetchStatus(this.blocks, r) } },
+      {
+        path: /^\/v1\/blocks\/([^/]+)$/,
+        methods: { GET: (r) => getBlock(this.blocks, r), POST: (r) => putBlock(this.blocks, r) },
+      },
+      { path: /^\/v1\/pins$/, methods: { POST: (r) => pinRoot(this.blocks, r) } },
+      { path: /^\/v1\/jobs\/([^/]+)\/log$/, methods: { GET: (r) => jobLog(this.view, r) } },
+      { path: /^\/v1\/jobs\/([^/]+)\/metrics$/, methods: { GET: (r) => jobMetrics(this.view, r) } },
+      { path: /^\/v1\/dashboard$/, methods: { GET: () => dashboardSnapshot(this.view) } },
+      { path: /^\/v1\/events$/, methods: { GET: () => ({ stream: (req, res) => this.events.attach(req, res) }) } },
+      { path: DASHBOARD_PATHS, methods: { GET: (r) => dashboardFile(r, r.params[0]) } },
     ]
   }
 
@@ -136,6 +166,7 @@ export class ApiServer {
     if (server === null) return
     this.server = null
     this.bound = null
+    this.events.stop()
     await new Promise<void>((resolve) => {
       server.close(() => resolve())
       server.closeAllConnections()
@@ -216,13 +247,18 @@ export class ApiServer {
   }
 
   private reply(req: IncomingMessage, res: ServerResponse, reply: ApiReply): void {
+    if ('stream' in reply) {
+      reply.stream(req, res)
+      return
+    }
     const status = reply.status ?? 200
-    const body = 'json' in reply ? `${JSON.stringify(reply.json)}\n` : reply.text
+    const body = 'json' in reply ? `${JSON.stringify(reply.json)}\n` : 'bytes' in reply ? reply.bytes : reply.text
     const type = 'json' in reply ? 'application/json; charset=utf-8' : reply.contentType
     res.statusCode = status
     res.setHeader('Content-Type', type)
-    res.setHeader('Content-Length', Buffer.byteLength(body))
+    res.setHeader('Content-Length', typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength)
     res.setHeader('Cache-Control', 'no-store')
+    if ('headers' in reply) for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v)
     if (!req.complete) {
       // The body was refused unread: close the connection rather than drain an unbounded upload.
       res.setHeader('Connection', 'close')
@@ -250,24 +286,8 @@ export class ApiServer {
   }
 
   private showJob({ params }: ApiRequest): ApiReply {
-    let prefix: string
-    try {
-      prefix = decodeURIComponent(params[0])
-    } catch {
-      throw new ApiRequestError(404, `job id "${params[0]}": expected hex digits`)
-    }
+    const job = findJob(this.view, params[0])
     const jobs = this.view.jobs()
-    let id: string
-    try {
-      id = resolveIdPrefix(
-        jobs.map((j) => j.id as string),
-        prefix,
-      )
-    } catch (err) {
-      throw new ApiRequestError(404, (err as Error).message)
-    }
-    const job = jobs.find((j) => j.id === id)
-    if (job === undefined) throw new ApiRequestError(404, `job id "${prefix}": no job has this id or prefix`)
     return {
       json: jobDetailJson({
         job,

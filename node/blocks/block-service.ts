@@ -16,6 +16,7 @@ import { importBundle } from '../../models/bundle/index.ts'
 import { hasLinks, linksOf, parseCid } from './dag-links.ts'
 import {
   BadCidError,
+  BlockBytesError,
   BlockExportError,
   BlockFetchError,
   BlockServiceNotStartedError,
@@ -99,8 +100,11 @@ export interface FetchOptions {
   timeoutMs?: number
   /** Peers to dial first: multiaddrs with `/p2p/<id>`, or peer ids already in the peer store. */
   providers?: string[]
-  /** Called after each block of the DAG is present (fetched or already stored). */
-  onProgress?: (blocksDone: number, bytesDone: number) => void
+  /**
+   * Called after each block of the DAG is present (fetched or already stored), with the blocks
+   * known so far (the DAG is discovered as it is walked, so `blocksKnown` grows until the end).
+   */
+  onProgress?: (blocksDone: number, bytesDone: number, blocksKnown: number) => void
 }
 
 /** Counters of a {@link BlockService}. */
@@ -220,6 +224,33 @@ export class BlockService {
     return true
   }
 
+  /**
+   * Stores one block given by a client (the API's `POST /v1/blocks/{cid}`): its bytes must hash to the CID.
+   * @returns whether it was new.
+   * @throws {@link BadCidError} for a CID the layer cannot walk, {@link BlockBytesError} when the bytes do not match.
+   */
+  async putBlock(cid: string | CID, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const store = this.#started()
+    const key = parseCid(cid)
+    if (!equals(createHash('sha256').update(bytes).digest(), key.multihash.digest))
+      throw new BlockBytesError(`block ${key}: the ${bytes.byteLength} bytes given do not hash to this CID`)
+    if (hasLinks(key)) linksOf(key, bytes)
+    if (await store.has(key)) return false
+    await store.put(key, bytes, options)
+    this.#stored.blocks++
+    this.#stored.bytes += bytes.byteLength
+    this.#announce(key)
+    return true
+  }
+
+  /** One stored block's bytes, or null when it is not stored here (never fetched). */
+  async getBlock(cid: string | CID): Promise<Uint8Array | null> {
+    const store = this.#started()
+    const key = parseCid(cid)
+    if (!(await store.has(key))) return null
+    return this.#read(key)
+  }
+
   /** Pins a root (kept on disk, listed in `stats().pinned`); the whole DAG must be stored. */
   async pin(cid: string | CID): Promise<void> {
     const root = parseCid(cid)
@@ -297,7 +328,7 @@ export class BlockService {
                 blocksDone++
                 bytesDone += bytes.byteLength
                 // a throwing progress callback fails the fetch instead of escaping as an unhandled rejection
-                options.onProgress?.(blocksDone, bytesDone)
+                options.onProgress?.(blocksDone, bytesDone, listed.size)
                 if (active === 0 && head === queue.length) resolve()
                 else pump()
               })
@@ -408,24 +439,12 @@ export class BlockService {
   }
 
   async #savePins(): Promise<void> {
-    const path = join(this.#init.dir, PINS_FILE)
-    const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`
-    await writeFile(temp, `${JSON.stringify(this.pins())}\n`, { flush: true })
-    await rename(temp, path)
+    await writePins(this.#init.dir, this.pins())
   }
 
   async #loadPins(): Promise<void> {
     this.#pins.clear()
-    let text: string
-    try {
-      text = await readFile(join(this.#init.dir, PINS_FILE), 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
-    const list: unknown = JSON.parse(text)
-    if (!Array.isArray(list)) throw new BadCidError(`${join(this.#init.dir, PINS_FILE)}: expected a JSON array of CIDs`)
-    for (const item of list) this.#pins.add(parseCid(String(item)).toString())
+    for (const cid of await readPins(this.#init.dir)) this.#pins.add(cid)
   }
 
   async #start(): Promise<void> {
@@ -485,6 +504,71 @@ export class BlockService {
       this.#controller = undefined
       this.#log.info('block service stopped')
     }
+  }
+}
+
+async function readPins(dir: string): Promise<string[]> {
+  let text: string
+  try {
+    text = await readFile(join(dir, PINS_FILE), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw err
+  }
+  const list: unknown = JSON.parse(text)
+  if (!Array.isArray(list)) throw new BadCidError(`${join(dir, PINS_FILE)}: expected a JSON array of CIDs`)
+  return list.map((item) => parseCid(String(item)).toString())
+}
+
+async function writePins(dir: string, pins: readonly string[]): Promise<void> {
+  const path = join(dir, PINS_FILE)
+  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`
+  await writeFile(temp, `${JSON.stringify([...pins].sort())}\n`, { flush: true })
+  await rename(temp, path)
+}
+
+/**
+ * Imports a directory as UnixFS straight into a blockstore directory and pins its root, with no
+ * node running (`cis490-node dataset add` on a stopped node's data dir).
+ *
+ * @remarks A running node rewrites `pins.json` from its own list: with a node running on this
+ * directory, import through its API instead.
+ */
+export async function importDirectoryOffline(
+  blocksDir: string,
+  srcDir: string,
+  options: { signal?: AbortSignal } = {},
+): Promise<ImportResult> {
+  const store = new FleetBlockstore(blocksDir)
+  await store.open()
+  try {
+    const result = { bytes: 0, blocks: 0, newBlocks: 0 }
+    const seen = new Set<string>()
+    const cid = await importBundle(
+      srcDir,
+      {
+        put: async (key: CID, bytes: Uint8Array, opts?: { signal?: AbortSignal }): Promise<CID> => {
+          if (seen.has(key.toString())) return key
+          seen.add(key.toString())
+          result.blocks++
+          result.bytes += bytes.byteLength
+          if (!(await store.has(key))) {
+            await store.put(key, bytes, opts)
+            result.newBlocks++
+          }
+          return key
+        },
+      },
+      options,
+    )
+    const pins = new Set(await readPins(blocksDir))
+    if (!pins.has(cid)) {
+      pins.add(cid)
+      await writePins(blocksDir, [...pins])
+    }
+    return { cid, ...result }
+  } finally {
+    await store.close()
   }
 }
 

@@ -47,3 +47,11 @@ export class IncompleteDagError extends Error {
     this.name = 'IncompleteDagError'
   }
 }
+
+/** Bytes given for a block do not hash to its CID (or a dag-pb block does not decode). */
+export class BlockBytesError extends Error {
+  constructor(message = 'the bytes do not hash to the CID') {
+    super(message)
+    this.name = 'BlockBytesError'
+  }
+}

@@ -5,11 +5,13 @@ export {
   DEFAULT_BLOCK_SERVICE_INIT,
   type FetchOptions,
   type ImportResult,
+  importDirectoryOffline,
   type ResolvedBlockServiceInit,
 } from './block-service.ts'
 export { hasLinks, linksOf, parseCid } from './dag-links.ts'
 export {
   BadCidError,
+  BlockBytesError,
   BlockExportError,
   BlockFetchError,
   BlockServiceNotStartedError,
@@ -17,3 +19,4 @@ export {
 } from './errors.ts'
 export { FleetBlockstore } from './fleet-blockstore.ts'
 export { waitForDrain, withStreamBackpressure } from './stream-backpressure.ts'
+export { exportUnixfsDirectory } from './unixfs-export.ts'
