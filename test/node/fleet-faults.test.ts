@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import type { JobDetailJson, JobJson } from '../../node/api/index.ts'
+import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
+import { NodeFleet, type TestNode, tableKey } from '../helpers/node-fleet.ts'
+import {
+  closeTrainingFleet,
+  isAlive,
+  logEntries,
+  runCliAsync,
+  trainerPid,
+  waitGone,
+} from '../helpers/trainer-processes.ts'
+
+/** The test manifest's lease (NodeFleet writes `lease_s = 6`). */
+const LEASE_MS = 6000
+/** ProcessTrainer's grace between SIGTERM and SIGKILL (the node keeps the default). */
+const GRACE_MS = 10_000
+
+const SPLIT = 'split = { test_hosts = ["k-gamingcom"] }'
+/** An mlp that trains for `epochs` epochs (no early stop): a few seconds per 100 on the test dataset. */
+const slowMlp = (epochs: number, seed: number, hosts: string[], priority: number) =>
+  `[[jobs]]\nmodel = "mlp"\nmode = "realistic"\nhyper = { epochs = ${epochs}, patience = ${epochs}, batch_size = 16, hidden = 64 }\n` +
+  `${SPLIT}\nseed = ${seed}\nallowed_hosts = ${JSON.stringify(hosts)}\npriority = ${priority}\n`
+
+// Jobs are told apart by priority. F fails on every attempt for real: its test host has no
+// rows in the dataset, so `train` exits 2 naming it. C and T never finish by themselves; K
+// trains for tens of seconds, long enough to be killed mid-run, short enough to complete.
+const P = { fail: 300, cancel: 200, kill: 100, term: 50 } as const
+const JOBS = [
+  `[[jobs]]\nmodel = "knn"\nmode = "realistic"\nsplit = { test_hosts = ["nowhere"] }\nmax_attempts = 2\nallowed_hosts = ["a"]\npriority = ${P.fail}\n`,
+  slowMlp(100_000, 1, ['a'], P.cancel),
+  slowMlp(1000, 2, ['b', 'c'], P.kill),
+].join('\n')
+/** Added by a reload once K is done, so that b and c are both free when it arrives. */
+const TERM_JOB = slowMlp(100_000, 3, ['b', 'c'], P.term)
+
+// Three real nodes (child processes on loopback, mDNS off) that all hold the dataset and
+// train in child processes of their own. Independent scenarios run at once: F and C on a,
+// K then T on b and c.
+describe('real nodes when trainers fail, are cancelled or lose their node', {
+  concurrency: true,
+  timeout: 300_000,
+}, () => {
+  let fleet: NodeFleet
+  let a: TestNode
+  const trainers = new Set<number>()
+  let kDone: () => void = () => {}
+  const kFinished = new Promise<void>((done) => (kDone = done))
+
+  const jobs = async (n: TestNode) => (await fleet.get(n, '/v1/jobs')) as JobJson[]
+  const byPriority = async (n: TestNode, priority: number) => {
+    const job = (await jobs(n)).find((j) => j.priority === priority)
+    assert.ok(job, `${n.name} holds the job of priority ${priority}`)
+    return job
+  }
+  const detail = async (n: TestNode, id: string) => {
+    const r = await runCliAsync(['show', id.slice(0, 12), '--api', n.api, '--json'])
+    assert.equal(r.code, 0, r.stderr)
+    return JSON.parse(r.stdout) as JobDetailJson
+  }
+  const running = () => fleet.nodes.filter((n) => n.proc.exitCode === null && n.proc.signalCode === null)
+  const node = (name: string | null) => fleet.nodes.find((n) => n.name === name) as TestNode
+  /** Waits until `job` runs on one of `hosts` with a live trainer that has trained an epoch; returns both. */
+  const trainingOn = async (id: string, hosts: string[]) => {
+    let owner: TestNode | undefined
+    let pid: number | null = null
+    await fleet.until(
+      `${id.slice(0, 12)} training on one of ${hosts}`,
+      async () => {
+        const j = (await jobs(a)).find((r) => r.id === id)
+        if (j?.status !== 'running' || !hosts.includes(j.host ?? '')) return false
+        owner = node(j.host)
+        pid = trainerPid(owner.dataDir, id)
+        if (pid === null || !isAlive(pid)) return false
+        trainers.add(pid)
+        return logEntries(owner, 'trainer', id).some((e) => String(e.progress).startsWith('epoch'))
+      },
+      120_000,
+    )
+    return { owner: owner as TestNode, pid: pid as unknown as number }
+  }
+
+  before(async () => {
+    fleet = await NodeFleet.create({ jobs: 0, dataset: 'data', jobsToml: JOBS })
+    await makeSyntheticDataset(join(fleet.files.dir, 'data'), { episodes: 60, windows: 20 })
+    a = await fleet.start('a', {
+      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
+    })
+    const b = await fleet.start('b')
+    const c = await fleet.start('c')
+    await fleet.until('b and c hold the three jobs', async () => {
+      const [x, y] = await Promise.all([jobs(b), jobs(c)])
+      return x.length === 3 && y.length === 3
+    })
+  })
+  after(() => closeTrainingFleet(fleet, trainers))
+
+  it('a job whose trainer always fails ends failed after max_attempts, with the error in show on every peer', async () => {
+    const f = await byPriority(a, P.fail)
+    await fleet.until('F failed', async () => (await jobs(a)).find((j) => j.id === f.id)?.status === 'failed', 120_000)
+    for (const n of running()) {
+      const d = await detail(n, f.id)
+      assert.equal(d.status, 'failed', n.name)
+      assert.equal(d.attempt, 2, `${n.name}: the last attempt is max_attempts`)
+      assert.equal(d.max_attempts, 2)
+      assert.match(d.error ?? '', /exited with code 2/, n.name)
+      assert.match(d.error ?? '', /host "nowhere" has no rows/, `${n.name}: the trainer's stderr`)
+      assert.deepEqual(
+        d.attempts.map((x) => [x.attempt, x.host, x.outcome]),
+        [
+          [1, 'a', 'failed'],
+          [2, 'a', 'failed'],
+        ],
+      )
+      for (const x of d.attempts) assert.match(x.error ?? '', /"nowhere"/)
+    }
+    const text = await runCliAsync(['show', f.id.slice(0, 12), '--api', node('c').api])
+    assert.equal(text.code, 0, text.stderr)
+    assert.match(text.stdout, /failed/)
+    assert.match(text.stdout, /host "nowhere" has no rows/)
+  })
+
+  it('a signed cancel through another peer stops the running trainer on its owner within the grace period', async () => {
+    const cj = await byPriority(a, P.cancel)
+    const { owner, pid } = await trainingOn(cj.id, ['a'])
+    const started = Date.now()
+    const r = await runCliAsync([
+      'cancel',
+      cj.id.slice(0, 12),
+      '--key',
+      fleet.files.operatorKey,
+      '--api',
+      node('b').api,
+    ])
+    assert.equal(r.code, 0, r.stderr)
+    await waitGone(pid, GRACE_MS + 10_000)
+    const stoppedIn = Date.now() - started
+    assert.ok(stoppedIn < GRACE_MS + 3000, `the trainer stopped ${stoppedIn} ms after the cancel`)
+    const exit = logEntries(owner, 'trainer exited', cj.id).at(-1)
+    assert.ok(exit, 'the owner logged the exit')
+    assert.equal(exit.ok, false)
+    assert.notEqual(exit.signal, 'SIGKILL', 'the trainer obeyed SIGTERM before the grace ran out')
+    await fleet.until('every peer sees C cancelled', async () => {
+      const rows = await Promise.all(running().map(jobs))
+      return rows.every((js) => js.find((j) => j.id === cj.id)?.status === 'cancelled')
+    })
+    const d = await detail(a, cj.id)
+    assert.deepEqual(
+      d.attempts.map((x) => [x.attempt, x.host, x.outcome]),
+      [[1, 'a', 'cancelled']],
+    )
+    assert.equal(trainerPid(owner.dataDir, cj.id), null, 'no pid file is left')
+  })
+
+  it('a node SIGKILLed while training: its lease lapses, another peer completes the job as attempt 2, the restarted node reaps its orphan and converges', async (t) => {
+    try {
+      const k = await byPriority(a, P.kill)
+      const { owner: victim, pid } = await trainingOn(k.id, ['b', 'c'])
+      const other = node(victim.name === 'b' ? 'c' : 'b')
+      const killedAt = Date.now()
+      await fleet.kill(victim)
+      await fleet.until(
+        `K taken over by ${other.name} as attempt 2`,
+        async () => {
+          const j = (await jobs(a)).find((r) => r.id === k.id)
+          return j?.owner === other.peerId && j.attempt === 2 && (j.status === 'claimed' || j.status === 'running')
+        },
+        60_000,
+      )
+      const takeover = Date.now() - killedAt
+      assert.ok(
+        takeover >= LEASE_MS - 2500,
+        `taken over ${takeover} ms after the kill: only a lapse frees a live claim`,
+      )
+      const orphanLived = isAlive(pid)
+      t.diagnostic(
+        `taken over after ${takeover} ms; the orphan trainer was ${orphanLived ? 'still' : 'no longer'} running before the restart`,
+      )
+      const restarted = await fleet.start(victim.name)
+      assert.equal(isAlive(pid), false, `no orphan trainer (pid ${pid}) runs after the restart`)
+      assert.equal(trainerPid(restarted.dataDir, k.id), null, 'the dead run left no pid file behind')
+      await fleet.until(
+        'K completed',
+        async () => (await jobs(a)).find((j) => j.id === k.id)?.status === 'completed',
+        200_000,
+      )
+      const d = await detail(restarted, k.id)
+      assert.equal(d.status, 'completed')
+      assert.equal(d.attempt, 2)
+      assert.equal(d.owner, other.peerId)
+      assert.equal(d.host, other.name)
+      assert.match(d.bundle ?? '', /^bafy/)
+      assert.deepEqual(
+        d.attempts.map((x) => [x.attempt, x.owner, x.outcome]),
+        [
+          [1, restarted.peerId, 'lapsed'],
+          [2, other.peerId, 'completed'],
+        ],
+      )
+      assert.equal(logEntries(restarted, 'trainer started', k.id).length, 0, 'the restarted node did not run K again')
+      // The restarted node converges with the fleet on K and on the whole table.
+      await fleet.until(
+        'every peer agrees on the table',
+        async () => {
+          const rows = await Promise.all(running().map(jobs))
+          const keys = rows.map(tableKey)
+          const ks = rows.map((js) => JSON.stringify(js.find((j) => j.id === k.id)))
+          return keys.every((x) => x === keys[0]) && ks.every((x) => x === ks[0])
+        },
+        60_000,
+      )
+    } finally {
+      kDone()
+    }
+  })
+
+  it('SIGTERM to a node stops its trainer and releases the lease: another peer takes the job at once, as the same attempt', async () => {
+    await kFinished
+    const manifest2 = join(fleet.files.dir, 'manifest2.toml')
+    writeFileSync(manifest2, `${readFileSync(fleet.files.manifest, 'utf8')}\n${TERM_JOB}`)
+    const reload = await runCliAsync(['reload', manifest2, '--key', fleet.files.operatorKey, '--api', a.api, '--json'])
+    assert.equal(reload.code, 0, reload.stderr)
+    assert.equal(JSON.parse(reload.stdout).accepted, 1)
+    const tj = await byPriority(a, P.term)
+    const { owner, pid } = await trainingOn(tj.id, ['b', 'c'])
+    const other = node(owner.name === 'b' ? 'c' : 'b')
+    const started = Date.now()
+    const exited = fleet.kill(owner, 'SIGTERM')
+    await fleet.until(
+      `T taken over by ${other.name}`,
+      async () => {
+        const j = (await jobs(a)).find((r) => r.id === tj.id)
+        return j?.owner === other.peerId && (j.status === 'claimed' || j.status === 'running')
+      },
+      30_000,
+    )
+    const takeover = Date.now() - started
+    // A lapse could not free it before LEASE_MS - renewMs (2 s) after the last renewal.
+    assert.ok(takeover < LEASE_MS - 2000, `taken over ${takeover} ms after SIGTERM (lease ${LEASE_MS} ms)`)
+    assert.equal(await exited, 0, 'the node exits 0')
+    assert.equal(isAlive(pid), false, 'the node stopped its trainer before it exited')
+    const d = await detail(a, tj.id)
+    assert.equal(d.attempt, 1, 'a release uses no attempt')
+    assert.deepEqual(
+      d.attempts.map((x) => [x.attempt, x.host, x.outcome]),
+      [
+        [1, owner.name, 'released'],
+        [1, other.name, d.status],
+      ],
+    )
+    // Cancel it to end the run, and let the stopped node come back: the whole fleet agrees.
+    const { pid: second } = await trainingOn(tj.id, [other.name])
+    const r = await runCliAsync(['cancel', tj.id.slice(0, 12), '--key', fleet.files.operatorKey, '--api', a.api])
+    assert.equal(r.code, 0, r.stderr)
+    await waitGone(second, GRACE_MS + 3000)
+    await fleet.start(owner.name)
+    await fleet.until(
+      'every peer agrees: F failed, C cancelled, K completed, T cancelled',
+      async () => {
+        const rows = await Promise.all(fleet.nodes.map(jobs))
+        const statuses = rows.map((js) =>
+          [P.fail, P.cancel, P.kill, P.term].map((p) => js.find((j) => j.priority === p)?.status).join(','),
+        )
+        return (
+          statuses.every((s) => s === 'failed,cancelled,completed,cancelled') &&
+          rows.map(tableKey).every((k) => k === tableKey(rows[0]))
+        )
+      },
+      60_000,
+    )
+  })
+})
