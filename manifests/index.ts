@@ -1,3 +1,4 @@
+export { datasetCid, looksLikeCid } from './dataset-ref.ts'
 export { ManifestError } from './errors.ts'
 export { canonicalJobIdentity, jobId, resolveIdPrefix, shortId } from './job-id.ts'
 export type {

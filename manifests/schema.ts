@@ -1,6 +1,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { z } from 'zod'
 import { MODEL_NAMES } from '../models/registry/index.ts'
+import { datasetCid, looksLikeCid } from './dataset-ref.ts'
 import { DEFAULT_JOB_CONSTRAINTS, DEFAULT_LEASE_S } from './job-spec.ts'
 
 const hostName = z
@@ -27,7 +28,12 @@ export const FleetSchema = z.strictObject({
   name: z
     .string({ error: 'expected a fleet name string' })
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, { error: 'expected a fleet name of letters, digits, ".", "_", "-"' }),
-  dataset: z.string({ error: 'expected a dataset path or CID' }).min(1, { error: 'expected a dataset path or CID' }),
+  dataset: z
+    .string({ error: 'expected a dataset path or CID' })
+    .min(1, { error: 'expected a dataset path or CID' })
+    .refine((d) => !looksLikeCid(d) || datasetCid(d) !== null, {
+      error: 'looks like a CID but is not a valid one (copy the CID `cis490-node dataset add` printed)',
+    }),
   operator_keys: z.array(OperatorKeyText, { error: 'expected an array of public key strings' }).default([]),
   lease_s: z
     .number({ error: 'expected a positive number of seconds' })

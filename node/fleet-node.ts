@@ -13,7 +13,8 @@ import {
   type TrustConfig,
   type VerifiedRecord,
 } from '../crdt/index.ts'
-import { ApiServer, type FleetView, type WorkerInfo } from './api/index.ts'
+import { datasetCid } from '../manifests/index.ts'
+import { ApiServer, type BlockView, type FleetView, type WorkerInfo } from './api/index.ts'
 import { BlockService } from './blocks/index.ts'
 import { detectHost, type HostReport } from './capability.ts'
 import { fleetToml, type NodeConfig } from './config.ts'
@@ -24,6 +25,8 @@ import { DEFAULT_PEER_INIT, PeerCore, type PeerEffect, type SubmitResult } from 
 import { capabilityScore, type RoundRef, type RunOutcome } from './scheduler/index.ts'
 import { FileDocumentStore } from './store/index.ts'
 import { decodeMessage, encodeMessage } from './sync/index.ts'
+import { DatasetCache } from './worker/dataset-cache.ts'
+import { FetchTracker } from './worker/fetch-tracker.ts'
 import { ProcessTrainer } from './worker/process-trainer.ts'
 import { StorePeer } from './worker/store-peer.ts'
 
@@ -50,6 +53,8 @@ export class FleetNode {
   private trainer: ProcessTrainer | null = null
   private blocks: BlockService | null = null
   private storePeer: StorePeer | null = null
+  private fetches: FetchTracker | null = null
+  private dataset: DatasetCache | null = null
   private timer: NodeJS.Timeout | null = null
   private queue: Promise<void> = Promise.resolve()
   private host: HostReport | null = null
@@ -101,6 +106,7 @@ export class FleetNode {
     writeFileAtomic(join(cfg.dataDir, 'fleet.toml'), fleetToml(cfg), 0o600)
     this.host = await detectHost(cfg.hostname)
     const datasetDir = this.datasetDir()
+    const datasetByCid = datasetCid(cfg.fleet.dataset)
     this.trainer = new ProcessTrainer(
       {
         logger: this.log.child({ part: 'node:worker' }),
@@ -108,7 +114,8 @@ export class FleetNode {
       },
       {
         runsDir: join(cfg.dataDir, 'runs'),
-        datasetDir: datasetDir ?? '',
+        // a dataset given by CID is fetched (once) before the first run that needs it
+        datasetDir: datasetByCid !== null ? (signal) => this.fleetDataset(signal) : (datasetDir ?? ''),
         command: [process.execPath, join(PACKAGE_ROOT, 'cli', 'bin.ts')],
       },
     )
@@ -145,7 +152,7 @@ export class FleetNode {
         trust,
         actor: randomBytes(16).toString('hex'),
         effects: (effects) => this.enqueue(effects),
-        canTrain: datasetDir !== null,
+        canTrain: datasetDir !== null || datasetByCid !== null,
         status: { store: cfg.store, version: VERSION },
         observer: {
           derived: (jobs) => this.storePeer?.offer(jobs),
@@ -163,7 +170,7 @@ export class FleetNode {
       },
       stored.chunks,
     )
-    if (datasetDir === null)
+    if (datasetDir === null && datasetByCid === null)
       this.log.warn(
         { dataset: cfg.fleet.dataset },
         'the fleet dataset is not on this host: this node holds and serves the table but claims no jobs',
@@ -186,6 +193,13 @@ export class FleetNode {
       },
     )
     await this.blocks.start()
+    this.fetches = new FetchTracker({ blocks: this.blocks, logger: this.log.child({ part: 'node:fetch' }) })
+    if (datasetByCid !== null) {
+      this.dataset = new DatasetCache(
+        { blocks: this.blocks, logger: this.log.child({ part: 'node:dataset' }) },
+        { cid: datasetByCid, dir: join(cfg.dataDir, 'datasets') },
+      )
+    }
     if (cfg.store) {
       this.storePeer = new StorePeer(
         { blocks: this.blocks, logger: this.log.child({ part: 'node:store' }) },
@@ -195,7 +209,7 @@ export class FleetNode {
       this.storePeer.offer(this.core.jobs())
     }
     this.api = new ApiServer(
-      { view: this.view(), logger: this.log.child({ part: 'node:api' }) },
+      { view: this.view(), blocks: this.blockView(), logger: this.log.child({ part: 'node:api' }) },
       { host: cfg.api.host, port: cfg.api.port },
     )
     try {
@@ -206,6 +220,10 @@ export class FleetNode {
       )
     }
     this.schedule()
+    // fetch the fleet dataset now rather than at the first claim (runs wait for this same fetch)
+    this.dataset
+      ?.ready()
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'fleet dataset not fetched yet'))
     this.log.info(
       {
         peer: net.peerId,
@@ -252,9 +270,34 @@ export class FleetNode {
     this.input((core) => core.runExited(ref, result))
   }
 
+  /** The fleet dataset given by CID, fetched from the fleet (store peers asked first) and cached. */
+  private fleetDataset(signal: AbortSignal): Promise<string> {
+    if (this.dataset === null) return Promise.reject(new Error('the block service is not running'))
+    const stores = this.workers()
+      .filter((w) => w.store && w.reachable && w.peer_id !== this.peerId)
+      .map((w) => w.peer_id)
+    return this.dataset.ready({ signal, providers: stores })
+  }
+
+  /** The block store as the API's `/v1/fetch`, `/v1/blocks` and `/v1/pins` use it. */
+  private blockView(): BlockView {
+    const blocks = () => {
+      if (this.blocks === null || this.fetches === null) throw new Error('the block service is not running')
+      return { blocks: this.blocks, fetches: this.fetches }
+    }
+    return {
+      fetch: (cid, options) => blocks().fetches.start(cid, options),
+      fetchStatus: (cid) => blocks().fetches.status(cid),
+      block: (cid) => blocks().blocks.getBlock(cid),
+      putBlock: (cid, bytes) => blocks().blocks.putBlock(cid, bytes),
+      pin: (cid) => blocks().blocks.pin(cid),
+    }
+  }
+
   /** The fleet dataset's directory on this host, or null when it is not here (or is a CID). */
   private datasetDir(): string | null {
     const d = this.config.fleet.dataset
+    if (datasetCid(d) !== null) return null
     const dir = isAbsolute(d) ? d : resolve(this.config.datasetBase, d)
     try {
       return statSync(dir).isDirectory() && existsSync(join(dir, 'dataset.toml')) ? dir : null
@@ -425,6 +468,8 @@ export class FleetNode {
   private async stopParts(): Promise<void> {
     await this.trainer?.stopAll().catch((err) => this.log.error({ err }, 'stopping trainers failed'))
     await this.queue
+    this.fetches?.stop()
+    this.dataset?.stop()
     await this.storePeer?.stop().catch((err) => this.log.error({ err }, 'stopping the store peer failed'))
     await this.blocks?.stop().catch((err) => this.log.error({ err }, 'stopping the block service failed'))
     // Give gossip a moment to carry the releases before the connections close.

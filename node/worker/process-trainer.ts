@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -9,8 +10,11 @@ import type { RoundRef, RunOutcome } from '../scheduler/index.ts'
 export interface ProcessTrainerInit {
   /** Where runs keep their job files, bundles and pid files (`DATA_DIR/runs`). */
   readonly runsDir: string
-  /** The dataset directory every job trains on. */
-  readonly datasetDir: string
+  /**
+   * The dataset directory every job trains on, or how to get it before a run (a fleet dataset
+   * given by CID is fetched and cached before the first run; a failure fails the run).
+   */
+  readonly datasetDir: string | ((signal: AbortSignal) => Promise<string>)
   /** The command that runs `cis490-node` (argv before `train ...`). */
   readonly command: readonly string[]
   /**
@@ -36,6 +40,11 @@ interface Child {
 
 const TAIL_LINES = 20
 
+/** The trainer's stderr in its run directory (the dashboard shows its tail). */
+export const TRAIN_LOG_FILE = 'train.log'
+/** A training log stops growing here (progress lines are small; this bounds a runaway trainer). */
+const MAX_TRAIN_LOG_BYTES = 16 * 1024 * 1024
+
 /**
  * Runs each job as `cis490-node train --job-file JOB.json --data DIR --out DIR` in a child
  * process, streams its progress into the log and reports how it ended.
@@ -51,6 +60,8 @@ export class ProcessTrainer {
   private readonly init: Required<ProcessTrainerInit>
   private readonly onExit: RunExitHandler
   private readonly children = new Map<string, Child>()
+  /** Runs waiting for their dataset; aborted by `stop`/`stopAll` before any child exists. */
+  private readonly preparing = new Map<string, { ref: RoundRef; controller: AbortController }>()
 
   constructor(components: { logger: Logger; onExit: RunExitHandler }, init: ProcessTrainerInit) {
     this.log = components.logger
@@ -99,6 +110,27 @@ export class ProcessTrainer {
   }
 
   private async spawnRun(ref: RoundRef, run: RunRequest, dir: string, key: string): Promise<void> {
+    let datasetDir: string
+    if (typeof this.init.datasetDir === 'string') datasetDir = this.init.datasetDir
+    else {
+      const controller = new AbortController()
+      this.preparing.set(key, { ref, controller })
+      try {
+        datasetDir = await this.init.datasetDir(controller.signal)
+      } catch (err) {
+        if (controller.signal.aborted) {
+          this.onExit(ref, { ok: false, error: 'stopped' }, null)
+          return
+        }
+        throw err
+      } finally {
+        this.preparing.delete(key)
+      }
+      if (controller.signal.aborted) {
+        this.onExit(ref, { ok: false, error: 'stopped' }, null)
+        return
+      }
+    }
     await rm(dir, { recursive: true, force: true })
     await mkdir(dir, { recursive: true, mode: 0o700 })
     const { id: _id, ...job } = run.spec
@@ -106,7 +138,7 @@ export class ProcessTrainer {
     await writeFile(jobFile, JSON.stringify(job))
     const out = join(dir, 'bundle')
     const [cmd, ...pre] = this.init.command
-    const proc = spawn(cmd, [...pre, 'train', '--job-file', jobFile, '--data', this.init.datasetDir, '--out', out], {
+    const proc = spawn(cmd, [...pre, 'train', '--job-file', jobFile, '--data', datasetDir, '--out', out], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.init.env },
     })
@@ -115,9 +147,16 @@ export class ProcessTrainer {
     if (proc.pid !== undefined) await writeFile(join(dir, 'pid'), String(proc.pid))
     const log = this.log.child({ job: run.job.slice(0, 12), attempt: run.attempt })
     log.info({ pid: proc.pid, model: run.spec.model, mode: run.spec.mode }, 'trainer started')
+    const trainLog = createWriteStream(join(dir, TRAIN_LOG_FILE), { mode: 0o600 })
+    trainLog.on('error', (err) => log.warn({ err }, 'cannot write the training log'))
+    let logged = 0
     let partial = ''
     proc.stderr?.setEncoding('utf8')
     proc.stderr?.on('data', (chunk: string) => {
+      if (logged < MAX_TRAIN_LOG_BYTES) {
+        trainLog.write(chunk)
+        logged += Buffer.byteLength(chunk)
+      }
       const lines = (partial + chunk).split('\n')
       partial = lines.pop() ?? ''
       for (const line of lines) {
@@ -134,6 +173,7 @@ export class ProcessTrainer {
     proc.on('error', (err) => log.error({ err }, 'trainer process error'))
     proc.on('close', (code, signal) => {
       this.children.delete(key)
+      trainLog.end()
       if (partial !== '') child.stderrTail.push(partial)
       void rm(join(dir, 'pid'), { force: true }).catch(() => {})
       const outcome = outcomeOf(code, signal, child)
@@ -144,6 +184,9 @@ export class ProcessTrainer {
 
   /** Stops a run: SIGTERM, then SIGKILL after the grace period. */
   stop(ref: RoundRef): void {
+    for (const p of this.preparing.values())
+      if (p.ref.job === ref.job && p.ref.generation === ref.generation && p.ref.round === ref.round)
+        p.controller.abort()
     for (const c of this.children.values()) {
       if (c.ref.job !== ref.job || c.ref.generation !== ref.generation || c.ref.round !== ref.round) continue
       this.terminate(c)
@@ -165,6 +208,7 @@ export class ProcessTrainer {
 
   /** Stops every run and waits until every child is gone. */
   async stopAll(): Promise<void> {
+    for (const p of this.preparing.values()) p.controller.abort()
     await Promise.all([...this.children.values()].map((c) => this.terminate(c)))
   }
 }
