@@ -1,0 +1,330 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { type DerivedJob, type JobStatus, manifestRecords, type Signer } from '../../crdt/index.ts'
+import { DEFAULT_PEER_INIT, type HostCapability, PeerCore, type PeerMessage } from '../../node/index.ts'
+import { type BlockCounts, type CoreCounts, type NetCounts, NodeMetrics } from '../../node/metrics/index.ts'
+import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+
+const CAP: HostCapability = {
+  hostname: 'box',
+  cuda: false,
+  vram_gib: 0,
+  ram_gib: 16,
+  cores: 4,
+  runtimes: ['xgboost', 'tfjs'],
+}
+
+const LEASE_MS = 6000
+
+/** One metric family of a Prometheus text exposition. */
+interface Family {
+  type: string
+  help: string
+  samples: { name: string; labels: Record<string, string>; value: number }[]
+}
+
+/**
+ * Parses the Prometheus text format (0.0.4) strictly: every line a HELP, a TYPE or a sample
+ * of a family declared before it; names and label names valid; label values escaped.
+ */
+function parsePrometheus(text: string): Map<string, Family> {
+  const families = new Map<string, Family>()
+  assert.ok(text.endsWith('\n'), 'the exposition ends with a newline')
+  for (const line of text.slice(0, -1).split('\n')) {
+    if (line === '') continue
+    const meta = /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$/.exec(line)
+    if (meta !== null) {
+      const [, kind, name, rest] = meta
+      const f = families.get(name) ?? { type: 'untyped', help: '', samples: [] }
+      if (kind === 'TYPE') {
+        assert.match(rest, /^(counter|gauge|histogram|summary|untyped)$/, line)
+        assert.equal(f.samples.length, 0, `TYPE of ${name} before its samples`)
+        f.type = rest
+      } else f.help = rest
+      families.set(name, f)
+      continue
+    }
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    assert.ok(m !== null, `a sample line: ${JSON.stringify(line)}`)
+    const [, name, labelText, valueText] = m
+    const labels: Record<string, string> = {}
+    if (labelText !== undefined && labelText !== '') {
+      const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\["\\n])*)"(,|$)/y
+      let at = 0
+      while (at < labelText.length) {
+        re.lastIndex = at
+        const l = re.exec(labelText)
+        assert.ok(l !== null, `labels of ${JSON.stringify(line)}`)
+        labels[l[1]] = l[2].replace(/\\(["\\n])/g, (_, c: string) => (c === 'n' ? '\n' : c))
+        at = re.lastIndex
+      }
+    }
+    const value = valueText === '+Inf' ? Infinity : valueText === '-Inf' ? -Infinity : Number(valueText)
+    assert.ok(/^nan$/i.test(valueText) || !Number.isNaN(value), `a number: ${line}`)
+    const base = families.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '')
+    const f = families.get(base)
+    assert.ok(f !== undefined && f.type !== 'untyped', `sample ${name} of a declared family`)
+    if (base !== name) assert.ok(f.type === 'histogram' || f.type === 'summary', `${name} of a histogram`)
+    f.samples.push({ name, labels, value })
+  }
+  return families
+}
+
+/** The value of the one sample `name` whose labels include `labels`, or undefined. */
+function sample(families: Map<string, Family>, name: string, labels: Record<string, string> = {}): number | undefined {
+  const base = families.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '')
+  const hits = (families.get(base)?.samples ?? []).filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  )
+  assert.ok(hits.length <= 1, `one sample of ${name} ${JSON.stringify(labels)}`)
+  return hits[0]?.value
+}
+
+/** Parts whose counters the test sets by hand. */
+function fakeParts() {
+  const jobs: { status: JobStatus }[] = []
+  const state: { net: NetCounts | null; blocks: BlockCounts | null; core: CoreCounts | null } = {
+    net: null,
+    blocks: null,
+    core: null,
+  }
+  const metrics = new NodeMetrics(
+    {
+      selfId: 'me',
+      sources: {
+        jobs: () => jobs,
+        core: () => state.core,
+        net: () => state.net,
+        blocks: () => state.blocks,
+        lapsed: () => [],
+      },
+    },
+    { processMetrics: false },
+  )
+  return { jobs, state, metrics }
+}
+
+describe('NodeMetrics against fake parts', () => {
+  it('names, types and labels follow the Prometheus conventions; values read the parts at scrape time', async () => {
+    const { jobs, state, metrics } = fakeParts()
+    let families = parsePrometheus(await metrics.text())
+    // Before the parts run: every series is there, at 0.
+    for (const status of ['pending', 'claimed', 'running', 'completed', 'failed', 'cancelled'])
+      assert.equal(sample(families, 'cis490_jobs', { status }), 0, status)
+    assert.equal(sample(families, 'cis490_peers_connected'), 0)
+    assert.equal(sample(families, 'cis490_sync_messages_total', { direction: 'in', channel: 'gossip' }), 0)
+    const expected: Record<string, string> = {
+      cis490_jobs: 'gauge',
+      cis490_claims_total: 'counter',
+      cis490_lease_lapses_total: 'counter',
+      cis490_sync_messages_total: 'counter',
+      cis490_sync_bytes_total: 'counter',
+      cis490_sync_sessions_total: 'counter',
+      cis490_sync_messages_refused_total: 'counter',
+      cis490_peers_connected: 'gauge',
+      cis490_blocks_fetched_total: 'counter',
+      cis490_blocks_fetched_bytes_total: 'counter',
+      cis490_blocks_served_total: 'counter',
+      cis490_blocks_served_bytes_total: 'counter',
+      cis490_blocks_stored: 'gauge',
+      cis490_blocks_stored_bytes: 'gauge',
+      cis490_bundles_pinned: 'gauge',
+      cis490_trainer_runs_total: 'counter',
+      cis490_trainer_run_duration_seconds: 'histogram',
+    }
+    for (const [name, type] of Object.entries(expected)) {
+      assert.equal(families.get(name)?.type, type, `${name} is a ${type}`)
+      assert.ok((families.get(name)?.help ?? '') !== '', `${name} has help`)
+    }
+    for (const [name, f] of families) {
+      assert.match(name, /^cis490_[a-z_]+$/)
+      if (f.type === 'counter') assert.match(name, /_total$/, `counter ${name} ends in _total`)
+      if (f.type !== 'counter') assert.doesNotMatch(name, /_total$/, `${f.type} ${name} does not`)
+    }
+    assert.equal(families.has('process_cpu_seconds_total'), false, 'process metrics were turned off')
+
+    jobs.push({ status: 'pending' }, { status: 'pending' }, { status: 'running' }, { status: 'completed' })
+    state.net = {
+      gossipIn: 7,
+      gossipOut: 5,
+      messagesIn: 3,
+      messagesOut: 2,
+      bytesIn: 4096,
+      bytesOut: 1024,
+      connected: 2,
+    }
+    state.blocks = {
+      fetchedBlocks: 10,
+      fetchedBytes: 10_000,
+      servedBlocks: 4,
+      servedBytes: 4000,
+      storedBlocks: 12,
+      storedBytes: 12_345,
+      pinned: 1,
+    }
+    state.core = { dropped: 3, replica: { syncSessions: 2 } }
+    metrics.runEnded({ model: 'knn', outcome: 'completed', seconds: 12.5 })
+    metrics.runEnded({ model: 'knn', outcome: 'completed', seconds: 40 })
+    metrics.runEnded({ model: 'gbt', outcome: 'failed', seconds: 0.4 })
+    families = parsePrometheus(await metrics.text())
+    assert.equal(sample(families, 'cis490_jobs', { status: 'pending' }), 2)
+    assert.equal(sample(families, 'cis490_jobs', { status: 'running' }), 1)
+    assert.equal(sample(families, 'cis490_jobs', { status: 'completed' }), 1)
+    assert.equal(sample(families, 'cis490_jobs', { status: 'failed' }), 0)
+    assert.equal(sample(families, 'cis490_sync_messages_total', { direction: 'in', channel: 'gossip' }), 7)
+    assert.equal(sample(families, 'cis490_sync_messages_total', { direction: 'out', channel: 'gossip' }), 5)
+    assert.equal(sample(families, 'cis490_sync_messages_total', { direction: 'in', channel: 'direct' }), 3)
+    assert.equal(sample(families, 'cis490_sync_messages_total', { direction: 'out', channel: 'direct' }), 2)
+    assert.equal(sample(families, 'cis490_sync_bytes_total', { direction: 'in' }), 4096)
+    assert.equal(sample(families, 'cis490_sync_bytes_total', { direction: 'out' }), 1024)
+    assert.equal(sample(families, 'cis490_sync_sessions_total'), 2)
+    assert.equal(sample(families, 'cis490_sync_messages_refused_total'), 3)
+    assert.equal(sample(families, 'cis490_peers_connected'), 2)
+    assert.equal(sample(families, 'cis490_blocks_fetched_total'), 10)
+    assert.equal(sample(families, 'cis490_blocks_fetched_bytes_total'), 10_000)
+    assert.equal(sample(families, 'cis490_blocks_served_total'), 4)
+    assert.equal(sample(families, 'cis490_blocks_served_bytes_total'), 4000)
+    assert.equal(sample(families, 'cis490_blocks_stored'), 12)
+    assert.equal(sample(families, 'cis490_blocks_stored_bytes'), 12_345)
+    assert.equal(sample(families, 'cis490_bundles_pinned'), 1)
+    assert.equal(sample(families, 'cis490_trainer_runs_total', { model: 'knn', outcome: 'completed' }), 2)
+    assert.equal(sample(families, 'cis490_trainer_runs_total', { model: 'gbt', outcome: 'failed' }), 1)
+    const knn = { model: 'knn', outcome: 'completed' }
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_count', knn), 2)
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_sum', knn), 52.5)
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_bucket', { ...knn, le: '5' }), 0)
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_bucket', { ...knn, le: '15' }), 1)
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_bucket', { ...knn, le: '60' }), 2)
+    assert.equal(sample(families, 'cis490_trainer_run_duration_seconds_bucket', { ...knn, le: '+Inf' }), 2)
+
+    // Counters mirror the parts' totals: scraping twice does not add them up again.
+    families = parsePrometheus(await metrics.text())
+    assert.equal(sample(families, 'cis490_sync_bytes_total', { direction: 'in' }), 4096)
+    assert.equal(sample(families, 'cis490_blocks_fetched_total'), 10)
+    assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4/)
+  })
+
+  it('exports the default process metrics under their standard names when asked', async () => {
+    const metrics = new NodeMetrics({
+      selfId: 'me',
+      sources: { jobs: () => [], core: () => null, net: () => null, blocks: () => null, lapsed: () => [] },
+    })
+    const families = parsePrometheus(await metrics.text())
+    assert.equal(families.get('process_cpu_seconds_total')?.type, 'counter')
+    assert.equal(families.get('nodejs_heap_size_used_bytes')?.type, 'gauge')
+    assert.ok((sample(families, 'process_resident_memory_bytes') ?? 0) > 0)
+    // Two nodes in one process keep their metrics apart.
+    const other = fakeParts()
+    other.jobs.push({ status: 'failed' })
+    assert.equal(sample(parsePrometheus(await other.metrics.text()), 'cis490_jobs', { status: 'failed' }), 1)
+    assert.equal(sample(families, 'cis490_jobs', { status: 'failed' }), 0)
+  })
+})
+
+/** Two real peer cores on a manual clock and a hand-delivered network, each with its metrics. */
+function twoCores(signers: Signer[], operator: Signer) {
+  const clock = { t: 1_700_000_000_000, now: () => clock.t }
+  const init = { ...DEFAULT_PEER_INIT, settleMs: 1000, decideMs: 10, leaseMs: LEASE_MS, renewMs: 2000 }
+  const peers = signers.map((signer, i) => {
+    const outbox: { to: string | null; msg: PeerMessage }[] = []
+    let core: PeerCore | null = null
+    const metrics = new NodeMetrics(
+      {
+        selfId: signer.id,
+        sources: {
+          jobs: () => core?.jobs() ?? [],
+          core: () => core?.stats ?? null,
+          net: () => null,
+          blocks: () => null,
+          lapsed: () => core?.table.lapsed() ?? [],
+        },
+      },
+      { processMetrics: false },
+    )
+    core = new PeerCore(
+      {
+        clock,
+        random: () => 0.5,
+        signer,
+        capability: CAP,
+        trust: { operatorKeys: new Set([operator.id]) },
+        actor: `${i + 1}`.repeat(32),
+        effects: (batch) => {
+          for (const e of batch) {
+            if (e.type === 'send') outbox.push({ to: e.to, msg: e.msg })
+            if (e.type === 'broadcast') outbox.push({ to: null, msg: e.msg })
+          }
+        },
+        observer: metrics.peerObserver,
+      },
+      init,
+    )
+    return { core, metrics, outbox, online: true }
+  })
+  const [a, b] = peers
+  a.core.connected(b.core.id)
+  b.core.connected(a.core.id)
+  /** Hands every queued message to its peer (a peer offline loses what it sends). */
+  const deliver = () => {
+    for (let moved = true; moved; ) {
+      moved = false
+      for (const p of peers) {
+        const out = p.outbox.splice(0)
+        for (const { msg } of out) {
+          moved = true
+          if (!p.online) continue
+          for (const q of peers) if (q !== p && q.online) q.core.receive(p.core.id, msg)
+        }
+      }
+    }
+  }
+  /** Advances the clock by `ms` in 10 ms steps, ticking both cores and delivering after each. */
+  const run = (ms: number, opts: { deliverEach?: boolean } = {}) => {
+    const until = clock.t + ms
+    while (clock.t < until) {
+      clock.t += 10
+      for (const p of peers) if (p.online) p.core.tick()
+      if (opts.deliverEach !== false) deliver()
+    }
+  }
+  return { peers, clock, deliver, run }
+}
+
+describe('claims won and lost, lease lapses: real peer cores', async () => {
+  const [one, two, op] = await makeSigners(3)
+
+  it('counts the winner and the loser of a concurrent claim, then the winner lapsing', async () => {
+    const { peers, deliver, run } = twoCores([one, two], op)
+    const [a, b] = peers
+    const specs = manifestRecords(op, manifestWithJobs(1, [op.id]), [], 1_700_000_000_000).records
+    assert.equal(a.core.submit(specs).accepted, 1)
+    deliver()
+    run(400) // both merge the spec
+    // Both decide before hearing of the other's claim: a concurrent claim of one round.
+    run(50, { deliverEach: false })
+    const claimed = (p: (typeof peers)[number]) => p.core.jobs()[0].claimants.includes(p.core.id)
+    assert.ok(claimed(a) && claimed(b), 'both claimed the round')
+    deliver()
+    run(3000)
+    const job: DerivedJob = a.core.jobs()[0]
+    assert.equal(job.status, 'running')
+    const winner = peers.find((p) => p.core.id === job.owner)!
+    const loser = peers.find((p) => p !== winner)!
+    assert.deepEqual(winner.metrics.claimCounts, { won: 1, lost: 0, lapses: 0 })
+    assert.deepEqual(loser.metrics.claimCounts, { won: 0, lost: 1, lapses: 0 })
+    let text = parsePrometheus(await loser.metrics.text())
+    assert.equal(sample(text, 'cis490_claims_total', { outcome: 'lost' }), 1)
+    assert.equal(sample(text, 'cis490_claims_total', { outcome: 'won' }), 0)
+    assert.equal(sample(text, 'cis490_jobs', { status: 'running' }), 1)
+
+    // The winner goes silent: its lease lapses on the loser, which takes the next round.
+    winner.online = false
+    run(LEASE_MS + 3000)
+    assert.equal(loser.metrics.claimCounts.lapses, 1, 'the lapse is counted once')
+    text = parsePrometheus(await loser.metrics.text())
+    assert.equal(sample(text, 'cis490_lease_lapses_total'), 1)
+    assert.equal(loser.core.jobs()[0].owner, loser.core.id, 'the loser claimed the next round')
+    assert.equal(loser.metrics.claimCounts.won, 1, 'and won it')
+    assert.equal(sample(text, 'cis490_sync_messages_refused_total'), 0)
+  })
+})
