@@ -3,6 +3,9 @@ import { RunError, UsageError } from '../errors.ts'
 /** Where the CLI looks for the node's API when neither `--api` nor `CIS490_API` says. */
 export const DEFAULT_API_ADDRESS = '127.0.0.1:7420'
 
+/** A request's body: JSON, or bytes of a media type. */
+type RequestBody = { json: unknown } | { bytes: Uint8Array; type: string }
+
 /** How long one API call may take before the CLI gives up. */
 const REQUEST_TIMEOUT_MS = 30_000
 
@@ -50,23 +53,50 @@ export class ApiClient {
 
   /** POSTs `body` as JSON to `path` and returns the answer's JSON. */
   async post<T>(path: string, body: unknown, opts: { signal?: AbortSignal } = {}): Promise<T> {
-    return this.call<T>('POST', path, body, opts.signal)
+    return this.call<T>('POST', path, { json: body }, opts.signal)
   }
 
-  private async call<T>(method: string, path: string, body: unknown, signal?: AbortSignal): Promise<T> {
+  /** GETs `path` as bytes (a block); null when the node answers 404. */
+  async getBytes(path: string, opts: { signal?: AbortSignal } = {}): Promise<Uint8Array | null> {
+    const res = await this.send('GET', path, undefined, opts.signal)
+    if (res.status === 404) {
+      await res.body?.cancel()
+      return null
+    }
+    if (!res.ok) return this.parse<never>(res, path, await res.text())
+    return new Uint8Array(await res.arrayBuffer())
+  }
+
+  /** POSTs bytes of a media type to `path` and returns the answer's JSON. */
+  async postBytes<T>(path: string, bytes: Uint8Array, type: string, opts: { signal?: AbortSignal } = {}): Promise<T> {
+    return this.call<T>('POST', path, { bytes, type }, opts.signal)
+  }
+
+  private async call<T>(method: string, path: string, body: RequestBody | undefined, signal?: AbortSignal): Promise<T> {
+    const res = await this.send(method, path, body, signal)
+    return this.parse<T>(res, path, await res.text())
+  }
+
+  private async send(
+    method: string,
+    path: string,
+    body: RequestBody | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> {
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
-    let res: Response
     try {
-      res = await fetch(`${this.base}${path}`, {
+      return await fetch(`${this.base}${path}`, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: body === undefined ? {} : { 'content-type': 'json' in body ? 'application/json' : body.type },
+        body: body === undefined ? undefined : 'json' in body ? JSON.stringify(body.json) : body.bytes,
         signal: signal === undefined ? timeout : AbortSignal.any([signal, timeout]),
       })
     } catch (err) {
       throw this.unreachable(err, timeout.aborted)
     }
-    const text = await res.text()
+  }
+
+  private parse<T>(res: Response, path: string, text: string): T {
     let json: unknown
     try {
       json = JSON.parse(text)
