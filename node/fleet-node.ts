@@ -14,7 +14,7 @@ import {
   type VerifiedRecord,
 } from '../crdt/index.ts'
 import { datasetCid } from '../manifests/index.ts'
-import { ApiServer, type BlockView, type FleetView, type WorkerInfo } from './api/index.ts'
+import { ApiServer, type BlockView, type FleetView, runFilesView, type WorkerInfo } from './api/index.ts'
 import { BlockService } from './blocks/index.ts'
 import { detectHost, type HostReport } from './capability.ts'
 import { fleetToml, type NodeConfig } from './config.ts'
@@ -416,6 +416,7 @@ export class FleetNode {
       },
       workers: () => this.workers(),
       hostPolicies: () => cfg.hosts,
+      runFiles: runFilesView(join(cfg.dataDir, 'runs')),
       submit: (records) => {
         const core = this.core
         if (core === null || this.state !== 'running')

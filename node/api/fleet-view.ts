@@ -51,4 +51,54 @@ export interface FleetView {
   hostPolicies(): ReadonlyMap<string, HostPolicy>
   /** Verifies operator records, appends and spreads them; idempotent. */
   submit(records: readonly Uint8Array[]): SubmitResult
+  /** This node's training logs and bundles; absent when the view has no run directory. */
+  runFiles?: RunFilesView
+}
+
+/** The end of one training log of this node (`GET /v1/jobs/{id}/log`). */
+export interface RunLogTail {
+  /** The run's directory name under `DATA_DIR/runs` (`<job>-g<generation>-r<round>`). */
+  run: string
+  generation: number
+  round: number
+  /** The log's whole size in bytes. */
+  size: number
+  /** Whether `text` starts after the log's beginning (the log is longer than asked for). */
+  truncated: boolean
+  /** The last bytes asked for, from the first whole line on when truncated. */
+  text: string
+}
+
+/** What this node holds of a job's bundle: `bundle.json`'s metrics (`GET /v1/jobs/{id}/metrics`). */
+export interface BundleReport {
+  job: string
+  /** The run directory the bundle was read from. */
+  run: string
+  classes: string[]
+  hyper: Record<string, unknown>
+  split: { test_hosts: string[]; train_hosts: string[]; train_rows: number; val_rows: number; test_rows: number }
+  metrics: {
+    val_macro_f1: number
+    test_macro_f1: number
+    val_accuracy: number
+    test_accuracy: number
+    /** `{CLASS: {val, test}}`. */
+    per_class_f1: Record<string, { val: number; test: number }>
+    /** Rows are true classes, columns predicted ones, both in `classes` order. */
+    confusion: { val: number[][]; test: number[][] }
+  }
+}
+
+/**
+ * What the dashboard reads of this node's own runs besides the table.
+ *
+ * @remarks Optional on a `FleetView`: a view without it answers 404 on the routes that
+ * need it. The node implements it over `DATA_DIR/runs` (see `run-files.ts`); the job id
+ * passed in is always a full id of the table, never text a client chose.
+ */
+export interface RunFilesView {
+  /** The tail (at most `maxBytes`) of the training log of this node's newest run of the job, or null. */
+  runLog(jobId: string, maxBytes: number): Promise<RunLogTail | null>
+  /** `bundle.json` of this node's newest run of the job that left a bundle, or null. */
+  bundleReport(jobId: string): Promise<BundleReport | null>
 }

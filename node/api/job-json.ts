@@ -1,7 +1,7 @@
 import { type DerivedJob, type JobAttempt, jobHistory, type VerifiedRecord } from '../../crdt/index.ts'
 import type { HostPolicy } from '../../manifests/index.ts'
-import type { WorkerInfo } from './fleet-view.ts'
-import { waitingReason } from './waiting.ts'
+import type { FleetView, WorkerInfo } from './fleet-view.ts'
+import { waitingReason, waitingReasons } from './waiting.ts'
 
 /** One row of `GET /v1/jobs` and `cis490-node jobs --json` (CONTRACTS §6). */
 export interface JobJson {
@@ -128,4 +128,49 @@ export function resultsJson(jobs: readonly DerivedJob[]): ResultJson[] {
       host: j.host,
       fit_seconds: j.fitSeconds,
     }))
+}
+
+/** One row of the dashboard's job table: the contract row plus what the page shows besides. */
+export interface DashboardJobJson extends JobJson {
+  /** Why a pending job waits (`waitingReason`); null for any other status. */
+  waiting: string | null
+  test_hosts: string[]
+  fit_seconds: number | null
+}
+
+/** A result row of the dashboard: the contract row plus the hosts it was tested on. */
+export interface DashboardResultJson extends ResultJson {
+  test_hosts: string[]
+}
+
+/** `GET /v1/dashboard`: one consistent snapshot of everything the dashboard's page draws. */
+export interface DashboardJson {
+  health: ReturnType<FleetView['health']>
+  /** This node's clock (ms since the epoch), for ages. */
+  now: number
+  jobs: DashboardJobJson[]
+  workers: WorkerJson[]
+  results: DashboardResultJson[]
+}
+
+/** The dashboard's snapshot of a view (jobs by priority, highest first, then id). */
+export function dashboardJson(view: FleetView, now: number): DashboardJson {
+  const jobs = [...view.jobs()].sort(
+    (a, b) => b.spec.priority - a.spec.priority || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+  )
+  const workers = [...view.workers()]
+  const waiting = waitingReasons(jobs, workers, view.hostPolicies())
+  const testHosts = new Map(jobs.map((j) => [j.id as string, [...(j.spec.split.test_hosts ?? [])]]))
+  return {
+    health: view.health(),
+    now,
+    jobs: jobs.map((j) => ({
+      ...jobJson(j),
+      waiting: waiting.get(j.id) ?? null,
+      test_hosts: testHosts.get(j.id) ?? [],
+      fit_seconds: j.fitSeconds,
+    })),
+    workers,
+    results: resultsJson(jobs).map((r) => ({ ...r, test_hosts: testHosts.get(r.job) ?? [] })),
+  }
 }

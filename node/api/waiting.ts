@@ -70,7 +70,50 @@ export function waitingReason(
   jobs: readonly DerivedJob[] = [],
 ): string | null {
   if (job.status !== 'pending') return null
+  const ahead = jobs.filter(
+    (j) => j.status === 'pending' && j.id !== job.id && j.spec.priority > job.spec.priority,
+  ).length
+  return pendingReason(
+    job,
+    workers.filter((w) => w.reachable),
+    hostPolicies,
+    ahead,
+  )
+}
+
+/**
+ * `waitingReason` of every pending job of the table at once (the dashboard's column), by id.
+ * @remarks Counts the higher-priority pending jobs from one sorted list instead of a scan per job.
+ */
+export function waitingReasons(
+  jobs: readonly DerivedJob[],
+  workers: readonly WorkerInfo[],
+  hostPolicies: ReadonlyMap<string, HostPolicy>,
+): Map<string, string> {
+  const pending = jobs.filter((j) => j.status === 'pending')
+  const priorities = pending.map((j) => j.spec.priority).sort((a, b) => a - b)
   const live = workers.filter((w) => w.reachable)
+  const out = new Map<string, string>()
+  for (const job of pending) {
+    // pending jobs of strictly higher priority: those after the last index holding <= this one
+    let lo = 0
+    let hi = priorities.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (priorities[mid] <= job.spec.priority) lo = mid + 1
+      else hi = mid
+    }
+    out.set(job.id, pendingReason(job, live, hostPolicies, priorities.length - lo))
+  }
+  return out
+}
+
+function pendingReason(
+  job: DerivedJob,
+  live: readonly WorkerInfo[],
+  hostPolicies: ReadonlyMap<string, HostPolicy>,
+  ahead: number,
+): string {
   if (live.length === 0) return 'no live peer: no worker is reachable from this node'
   const reasons: string[] = []
   const eligible: WorkerInfo[] = []
@@ -87,9 +130,6 @@ export function waitingReason(
     const busy = eligible.map((w) => `${w.hostname || w.peer_id} (${w.running.length}/${limit(w)})`).join(', ')
     return `every live peer that may run it is busy: ${busy}`
   }
-  const ahead = jobs.filter(
-    (j) => j.status === 'pending' && j.id !== job.id && j.spec.priority > job.spec.priority,
-  ).length
   const queue = ahead > 0 ? `; ${ahead} pending job(s) of higher priority go first` : ''
   return `waiting to be claimed by ${names(free)}${queue}`
 }

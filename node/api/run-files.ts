@@ -1,0 +1,141 @@
+import { constants } from 'node:fs'
+import { open, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { BUNDLE_JSON_FILE, BundleJsonSchema } from '../../models/bundle/index.ts'
+import { TRAIN_LOG_FILE } from '../worker/process-trainer.ts'
+import type { BundleReport, RunFilesView, RunLogTail } from './fleet-view.ts'
+
+/** Largest `bundle.json` read for a report; a real one is a few KiB (features, classes, confusion). */
+const MAX_BUNDLE_JSON_BYTES = 4 * 1024 * 1024
+
+const JOB_ID = /^[0-9a-f]{64}$/
+const RUN_DIR = /^([0-9a-f]{64})-g(\d{1,9})-r(\d{1,9})$/
+
+interface RunDir {
+  name: string
+  generation: number
+  round: number
+}
+
+/**
+ * This node's runs of a job under `runsDir`, newest (highest generation, then round) first.
+ * @remarks Only directory names of the trainer's own pattern count, so a job id never
+ * becomes a path by itself: it selects among names read from the directory.
+ */
+async function runsOf(runsDir: string, jobId: string): Promise<RunDir[]> {
+  if (!JOB_ID.test(jobId)) return []
+  let names: string[]
+  try {
+    names = await readdir(runsDir)
+  } catch {
+    return []
+  }
+  const out: RunDir[] = []
+  for (const name of names) {
+    const m = RUN_DIR.exec(name)
+    if (m === null || m[1] !== jobId) continue
+    out.push({ name, generation: Number(m[2]), round: Number(m[3]) })
+  }
+  return out.sort((a, b) => b.generation - a.generation || b.round - a.round)
+}
+
+/** Reads at most `maxBytes` from the end of a regular file (never through a symlink), or null. */
+async function readTail(path: string, maxBytes: number): Promise<{ bytes: Buffer; size: number } | null> {
+  let fh: Awaited<ReturnType<typeof open>>
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+  } catch {
+    return null
+  }
+  try {
+    const st = await fh.stat()
+    if (!st.isFile()) return null
+    const length = Math.min(st.size, maxBytes)
+    const bytes = Buffer.alloc(length)
+    let read = 0
+    while (read < length) {
+      const r = await fh.read(bytes, read, length - read, st.size - length + read)
+      if (r.bytesRead === 0) break
+      read += r.bytesRead
+    }
+    return { bytes: bytes.subarray(0, read), size: st.size }
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * The tail of the training log of this node's newest run of `jobId` that has one.
+ * @param maxBytes - at most this many bytes from the end; a cut log starts at its first whole line.
+ */
+export async function readRunLog(runsDir: string, jobId: string, maxBytes: number): Promise<RunLogTail | null> {
+  for (const run of await runsOf(runsDir, jobId)) {
+    const tail = await readTail(join(runsDir, run.name, TRAIN_LOG_FILE), maxBytes)
+    if (tail === null) continue
+    const truncated = tail.bytes.length < tail.size
+    let bytes = tail.bytes
+    if (truncated) {
+      const nl = bytes.indexOf(0x0a)
+      bytes = nl >= 0 ? bytes.subarray(nl + 1) : bytes
+    }
+    return {
+      run: run.name,
+      generation: run.generation,
+      round: run.round,
+      size: tail.size,
+      truncated,
+      text: new TextDecoder('utf-8').decode(bytes),
+    }
+  }
+  return null
+}
+
+/**
+ * `bundle.json` of this node's newest run of `jobId` that left a valid one (for the job's
+ * per-class F1 and confusion matrices), or null.
+ */
+export async function readRunBundleReport(runsDir: string, jobId: string): Promise<BundleReport | null> {
+  for (const run of await runsOf(runsDir, jobId)) {
+    const file = await readTail(join(runsDir, run.name, 'bundle', BUNDLE_JSON_FILE), MAX_BUNDLE_JSON_BYTES + 1)
+    if (file === null || file.size > MAX_BUNDLE_JSON_BYTES) continue
+    let parsed: ReturnType<typeof BundleJsonSchema.safeParse>
+    try {
+      parsed = BundleJsonSchema.safeParse(JSON.parse(file.bytes.toString('utf8')))
+    } catch {
+      continue
+    }
+    if (!parsed.success || parsed.data.job_id !== jobId) continue
+    const b = parsed.data
+    const m = b.metrics
+    return {
+      job: jobId,
+      run: run.name,
+      classes: b.classes,
+      hyper: b.hyper,
+      split: {
+        test_hosts: b.split.test_hosts,
+        train_hosts: b.split.train_hosts,
+        train_rows: b.split.train_rows,
+        val_rows: b.split.val_rows,
+        test_rows: b.split.test_rows,
+      },
+      metrics: {
+        val_macro_f1: m.val_macro_f1,
+        test_macro_f1: m.test_macro_f1,
+        val_accuracy: m.val_accuracy,
+        test_accuracy: m.test_accuracy,
+        per_class_f1: m.per_class_f1,
+        confusion: m.confusion,
+      },
+    }
+  }
+  return null
+}
+
+/** A `RunFilesView` over a node's `DATA_DIR/runs`. */
+export function runFilesView(runsDir: string): RunFilesView {
+  return {
+    runLog: (jobId, maxBytes) => readRunLog(runsDir, jobId, maxBytes),
+    bundleReport: (jobId) => readRunBundleReport(runsDir, jobId),
+  }
+}
