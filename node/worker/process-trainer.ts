@@ -29,6 +29,13 @@ export interface ProcessTrainerInit {
 /** What the trainer reports back: a run ended (the core records the result or the failure). */
 export type RunExitHandler = (ref: RoundRef, outcome: RunOutcome, bundleDir: string | null) => void
 
+/** A trainer child exited (for metrics): its model, how it ended and its wall time from spawn to exit. */
+export type RunEndedHandler = (run: {
+  model: string
+  outcome: 'completed' | 'failed' | 'stopped'
+  seconds: number
+}) => void
+
 interface Child {
   readonly ref: RoundRef
   readonly proc: ChildProcess
@@ -59,13 +66,18 @@ export class ProcessTrainer {
   private readonly log: Logger
   private readonly init: Required<ProcessTrainerInit>
   private readonly onExit: RunExitHandler
+  private readonly onRunEnded: RunEndedHandler | undefined
   private readonly children = new Map<string, Child>()
   /** Runs waiting for their dataset; aborted by `stop`/`stopAll` before any child exists. */
   private readonly preparing = new Map<string, { ref: RoundRef; controller: AbortController }>()
 
-  constructor(components: { logger: Logger; onExit: RunExitHandler }, init: ProcessTrainerInit) {
+  constructor(
+    components: { logger: Logger; onExit: RunExitHandler; onRunEnded?: RunEndedHandler },
+    init: ProcessTrainerInit,
+  ) {
     this.log = components.logger
     this.onExit = components.onExit
+    this.onRunEnded = components.onRunEnded
     this.init = { graceMs: 10_000, env: {}, ...init }
   }
 
@@ -142,6 +154,7 @@ export class ProcessTrainer {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...this.init.env },
     })
+    const spawnedAt = performance.now()
     const child: Child = { ref, proc, dir, stopping: false, stderrTail: [], stdout: '' }
     this.children.set(key, child)
     if (proc.pid !== undefined) await writeFile(join(dir, 'pid'), String(proc.pid))
@@ -178,6 +191,8 @@ export class ProcessTrainer {
       void rm(join(dir, 'pid'), { force: true }).catch(() => {})
       const outcome = outcomeOf(code, signal, child)
       log.info({ code, signal, ok: outcome.ok }, 'trainer exited')
+      const ended = child.stopping ? 'stopped' : outcome.ok ? 'completed' : 'failed'
+      this.onRunEnded?.({ model: run.spec.model, outcome: ended, seconds: (performance.now() - spawnedAt) / 1000 })
       this.onExit(ref, outcome, outcome.ok ? out : null)
     })
   }
