@@ -23,6 +23,8 @@ export interface ApiServerComponents {
   logger: ApiLogger
   /** The node's block store and its fetches for the CLI (`/v1/fetch`, `/v1/blocks`, `/v1/pins`); absent: 503 there. */
   blocks?: BlockView
+  /** The node's Prometheus metrics (`GET /metrics`, a `NodeMetrics` fits); absent: 404 there. */
+  metrics?: { readonly contentType: string; text(): Promise<string> }
 }
 
 /** Where the API listens and what it accepts. */
@@ -90,6 +92,7 @@ const STATUSES = new Set<string>(Object.values(JOB_STATUS))
 export class ApiServer {
   private readonly view: FleetView
   private readonly blocks: BlockView | undefined
+  private readonly metrics: ApiServerComponents['metrics']
   private readonly log: ApiLogger
   private readonly init: Readonly<Required<ApiServerInit>>
   private readonly routes: readonly Route[]
@@ -100,6 +103,7 @@ export class ApiServer {
   constructor(components: ApiServerComponents, init: ApiServerInit = {}) {
     this.view = components.view
     this.blocks = components.blocks
+    this.metrics = components.metrics
     this.log = components.logger
     this.init = {
       host: init.host ?? DEFAULT_API_SERVER_INIT.host,
@@ -126,6 +130,7 @@ export class ApiServer {
       { path: /^\/v1\/jobs\/([^/]+)\/metrics$/, methods: { GET: (r) => jobMetrics(this.view, r) } },
       { path: /^\/v1\/dashboard$/, methods: { GET: () => dashboardSnapshot(this.view) } },
       { path: /^\/v1\/events$/, methods: { GET: () => ({ stream: (req, res) => this.events.attach(req, res) }) } },
+      { path: /^\/metrics$/, methods: { GET: () => this.metricsText() } },
       { path: DASHBOARD_PATHS, methods: { GET: (r) => dashboardFile(r, r.params[0]) } },
     ]
   }
@@ -297,6 +302,11 @@ export class ApiServer {
         jobs,
       }),
     }
+  }
+
+  private async metricsText(): Promise<ApiReply> {
+    if (this.metrics === undefined) throw new ApiRequestError(404, 'this node serves no metrics')
+    return { contentType: this.metrics.contentType, text: await this.metrics.text() }
   }
 
   private async submitOps({ req }: ApiRequest): Promise<ApiReply> {
