@@ -1,5 +1,7 @@
 import { Command } from 'commander'
 import { registerDatasetCommands } from './commands/dataset.ts'
+import { registerDemoCommand } from './commands/demo.ts'
+import { registerFetchCommand } from './commands/fetch.ts'
 import { registerJobsCommands } from './commands/jobs.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerManifestCommands } from './commands/manifest.ts'
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerStartCommand(program)
   registerJobsCommands(program)
   registerOpsCommands(program)
+  registerDemoCommand(program)
+  registerFetchCommand(program)
   return program
 }
 
