@@ -23,6 +23,7 @@ import {
   IncompleteDagError,
 } from './errors.ts'
 import { FleetBlockstore } from './fleet-blockstore.ts'
+import { servingBlockstore } from './serving-blockstore.ts'
 import { withStreamBackpressure } from './stream-backpressure.ts'
 import { exportUnixfsDirectory } from './unixfs-export.ts'
 
@@ -123,6 +124,10 @@ export interface BlockServiceStats {
   rejectedBlocks: number
   /** Wants sent again after `wantRetryMs` without an answer. */
   retriedWants: number
+  /** Blocks read from the store to answer peers' bitswap wants. */
+  servedBlocks: number
+  /** Bytes of those blocks. */
+  servedBytes: number
 }
 
 const PINS_FILE = 'pins.json'
@@ -144,7 +149,14 @@ export class BlockService {
   readonly #log: Logger
   readonly #init: ResolvedBlockServiceInit
   readonly #pins = new Set<string>()
-  readonly #counters = { fetchedBlocks: 0, fetchedBytes: 0, rejectedBlocks: 0, retriedWants: 0 }
+  readonly #counters = {
+    fetchedBlocks: 0,
+    fetchedBytes: 0,
+    rejectedBlocks: 0,
+    retriedWants: 0,
+    servedBlocks: 0,
+    servedBytes: 0,
+  }
   #stored = { blocks: 0, bytes: 0 }
   #store: FleetBlockstore | undefined
   #helia: Helia | undefined
@@ -455,7 +467,10 @@ export class BlockService {
       await store.open()
       await this.#loadPins()
       this.#stored = await measureStore(this.#init.dir)
-      helia = createHeliaLight({ blockstore: store, logger: this.#libp2p.logger })
+      helia = createHeliaLight({
+        blockstore: servingBlockstore(store, this.#counters),
+        logger: this.#libp2p.logger,
+      })
       // bitswap checks a block with the hash function its sender names: only sha2-256 is ours
       Object.defineProperty(helia, 'getHasher', { configurable: true, enumerable: true, value: sha256Only })
       Object.defineProperty(helia, 'libp2p', {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { describe, it } from 'node:test'
+import { after, describe, it } from 'node:test'
 import { type DerivedJob, type JobStatus, manifestRecords, type Signer } from '../../crdt/index.ts'
 import { DEFAULT_PEER_INIT, type HostCapability, PeerCore, type PeerMessage } from '../../node/index.ts'
 import { type BlockCounts, type CoreCounts, type NetCounts, NodeMetrics } from '../../node/metrics/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+import { BlockPeers, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
 
 const CAP: HostCapability = {
   hostname: 'box',
@@ -326,5 +327,47 @@ describe('claims won and lost, lease lapses: real peer cores', async () => {
     assert.equal(loser.core.jobs()[0].owner, loser.core.id, 'the loser claimed the next round')
     assert.equal(loser.metrics.claimCounts.won, 1, 'and won it')
     assert.equal(sample(text, 'cis490_sync_messages_refused_total'), 0)
+  })
+})
+
+describe('blocks fetched and served: two block services in one private network', () => {
+  const peers = new BlockPeers()
+  after(() => peers.close())
+
+  it('counts on the provider the blocks a fetch takes from it, and none of its own reads', async () => {
+    const key = swarmKey()
+    const a = await peers.start(key)
+    const b = await peers.start(key, { bootstrap: a.net.addresses() })
+    await waitFor('a connection', () => b.net.connectedPeers().includes(a.net.peerId))
+    const src = await peers.tempDir()
+    await writeTree(src, { 'bundle.json': new TextEncoder().encode('{}'), 'model.bin': 700_000 })
+    const imported = await a.blocks.importDirectory(src)
+    await a.blocks.exportDirectory(imported.cid, `${await peers.tempDir()}/own-read`)
+    assert.equal(a.blocks.stats().servedBlocks, 0, 'an export reads the store without serving anyone')
+    await b.blocks.fetch(imported.cid, { timeoutMs: 30_000 })
+    const metricsOf = (p: typeof a) =>
+      new NodeMetrics(
+        {
+          selfId: p.net.peerId,
+          sources: {
+            jobs: () => [],
+            core: () => null,
+            net: () => p.net.stats(),
+            blocks: () => p.blocks.stats(),
+            lapsed: () => [],
+          },
+        },
+        { processMetrics: false },
+      )
+    const fa = parsePrometheus(await metricsOf(a).text())
+    const fb = parsePrometheus(await metricsOf(b).text())
+    assert.equal(sample(fa, 'cis490_blocks_served_total'), imported.blocks)
+    assert.equal(sample(fa, 'cis490_blocks_served_bytes_total'), imported.bytes)
+    assert.equal(sample(fb, 'cis490_blocks_fetched_total'), imported.blocks)
+    assert.equal(sample(fb, 'cis490_blocks_fetched_bytes_total'), imported.bytes)
+    assert.equal(sample(fb, 'cis490_blocks_served_total'), 0)
+    assert.equal(sample(fa, 'cis490_blocks_fetched_total'), 0)
+    assert.equal(sample(fa, 'cis490_peers_connected'), 1)
+    assert.equal(sample(fb, 'cis490_blocks_stored'), imported.blocks)
   })
 })
