@@ -1,5 +1,6 @@
 import { Command } from 'commander'
 import { registerDatasetCommands } from './commands/dataset.ts'
+import { registerDemoCommand } from './commands/demo.ts'
 import { registerFetchCommand } from './commands/fetch.ts'
 import { registerJobsCommands } from './commands/jobs.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerStartCommand(program)
   registerJobsCommands(program)
   registerOpsCommands(program)
+  registerDemoCommand(program)
   registerFetchCommand(program)
   return program
 }
