@@ -1,10 +1,14 @@
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
 import { type Command, InvalidArgumentError } from 'commander'
+import type { CID } from 'multiformats/cid'
 import { DatasetError, DEFAULT_SYNTH, datasetInfo, synthesizeDataset } from '../../models/dataset/index.ts'
 import { checkOutputLocation } from '../../models/index.ts'
-import { UsageError } from '../errors.ts'
+import { RunError, UsageError } from '../errors.ts'
 import { requireInputDir } from '../paths.ts'
 import { formatTable } from '../table.ts'
+import { API_OPTION, type ApiClient, apiClient } from './api-client.ts'
 
 function intArg(min: number) {
   return (value: string): number => {
@@ -52,7 +56,86 @@ function synthUsageMessage(message: string): string {
 /** Cells of one episode the generator holds at once (windows x features float64s): 1 GiB. */
 const MAX_EPISODE_CELLS = 2 ** 27
 
-/** Registers `dataset synth` and `dataset info`. */
+/** The media type of a raw block on the node's API (`RAW_BLOCK_TYPE` of node/api). */
+const RAW_BLOCK = 'application/vnd.ipld.raw'
+
+/** Whether a node answers at the API (a refused or unreachable address: no). */
+async function nodeAnswers(api: ApiClient): Promise<boolean> {
+  try {
+    const res = await fetch(`${api.base}/v1/health`, { signal: AbortSignal.timeout(5000) })
+    await res.body?.cancel()
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The pid in `DATA_DIR/table/LOCK` when that process is alive (a node runs on this data dir), else null. */
+function runningNodePid(dataDir: string): number | null {
+  let pid: number
+  try {
+    pid = Number(readFileSync(join(dataDir, 'table', 'LOCK'), 'utf8').trim())
+  } catch {
+    return null
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return null
+  try {
+    process.kill(pid, 0)
+    return pid
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null
+  }
+}
+
+/**
+ * Imports a dataset directory as UnixFS: through the running node's API (each block sent as
+ * bytes, which the node hashes before it stores them, then the root pinned), or straight into a
+ * stopped node's `DATA_DIR/blocks`.
+ */
+async function addDataset(
+  dir: string,
+  flags: { api?: string; dataDir?: string },
+): Promise<{ cid: string; blocks: number; bytes: number; via: string }> {
+  const { importBundle } = await import('../../models/bundle/index.ts')
+  const api = apiClient(flags)
+  if (flags.dataDir === undefined && (await nodeAnswers(api))) {
+    let blocks = 0
+    let bytes = 0
+    const seen = new Set<string>()
+    const cid = await importBundle(dir, {
+      put: async (key: CID, block: Uint8Array): Promise<CID> => {
+        if (!seen.has(key.toString())) {
+          seen.add(key.toString())
+          blocks++
+          bytes += block.byteLength
+          await api.postBytes(`/v1/blocks/${key}`, block, RAW_BLOCK)
+        }
+        return key
+      },
+    })
+    await api.post('/v1/pins', { cid })
+    return { cid, blocks, bytes, via: `the node at ${api.base}` }
+  }
+  const dataDir = resolve(flags.dataDir ?? process.env.CIS490_DATA_DIR ?? join(homedir(), '.cis490'))
+  const pid = runningNodePid(dataDir)
+  if (pid !== null)
+    throw new UsageError(
+      `--data-dir ${dataDir}: a node (pid ${pid}) runs on it; add through its API instead (--api HOST:PORT, without --data-dir)`,
+    )
+  const { importDirectoryOffline } = await import('../../node/blocks/index.ts')
+  const r = await importDirectoryOffline(join(dataDir, 'blocks'), dir)
+  return {
+    cid: r.cid,
+    blocks: r.blocks,
+    bytes: r.bytes,
+    via:
+      flags.dataDir !== undefined
+        ? join(dataDir, 'blocks')
+        : `${join(dataDir, 'blocks')} (no node answers at ${api.base})`,
+  }
+}
+
+/** Registers `dataset synth`, `dataset info` and `dataset add`. */
 export function registerDatasetCommands(program: Command): void {
   const dataset = program.command('dataset').description('make and inspect datasets (CONTRACTS §2)')
 
@@ -157,6 +240,52 @@ export function registerDatasetCommands(program: Command): void {
           `episodes x ${summary.windows} windows), ${summary.features.length} features, ` +
           `${summary.classes.length} classes, ${summary.format}, in ${seconds.toFixed(1)} s\n`,
       )
+    })
+
+  dataset
+    .command('add')
+    .description("import a dataset directory into a node's block store as UnixFS and print its CID")
+    .argument('<dir>', 'the dataset directory (dataset.toml + *.csv / *.parquet)')
+    .option(...API_OPTION)
+    .option('--data-dir <dir>', "import into this stopped node's data dir instead (env CIS490_DATA_DIR)")
+    .option('--json', 'print {cid, name, dir, windows, blocks, bytes, via}')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'The dataset is checked first (dataset.toml, every file). With a node answering at --api the',
+        'blocks go through its API and it pins the root; otherwise (or with --data-dir) they go',
+        "straight into DATA_DIR/blocks, pinned there, for the node's next start. Put the CID printed",
+        "(stdout's last line) in the manifest's [fleet] dataset: every peer then fetches the dataset",
+        'from the fleet once, checks it and keeps it in DATA_DIR/datasets/CID.',
+      ].join('\n'),
+    )
+    .action(async (dir: string, flags: { api?: string; dataDir?: string; json?: boolean }) => {
+      requireInputDir('', dir, 'a dataset directory')
+      let info: Awaited<ReturnType<typeof datasetInfo>>
+      try {
+        info = await datasetInfo(dir)
+      } catch (err) {
+        if (err instanceof DatasetError) throw new UsageError(err.message)
+        throw err
+      }
+      let added: Awaited<ReturnType<typeof addDataset>>
+      try {
+        added = await addDataset(dir, flags)
+      } catch (err) {
+        if (err instanceof UsageError || err instanceof RunError) throw err
+        throw new RunError(`cannot add ${dir}: ${(err as Error).message}`)
+      }
+      if (flags.json === true) {
+        process.stdout.write(
+          `${JSON.stringify({ cid: added.cid, name: info.name, dir: resolve(dir), windows: info.windows, blocks: added.blocks, bytes: added.bytes, via: added.via })}\n`,
+        )
+        return
+      }
+      process.stderr.write(
+        `added dataset "${info.name}" (${info.windows} windows, ${added.bytes} bytes in ${added.blocks} blocks) to ${added.via}\n`,
+      )
+      process.stdout.write(`${added.cid}\n`)
     })
 
   dataset
