@@ -68,9 +68,9 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
     assert.equal(await failed.locator('td.error-text').textContent(), HOSTILE_ERROR)
     assert.equal(await failed.locator('td').nth(3).textContent(), HOSTILE_HOST)
     assert.equal(await page.locator('#detail img, #detail script, #pwned').count(), 0)
-    assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined)
+    assert.equal(await page.evaluate('window.__pwned'), undefined)
     await page.locator('#detail-close').click()
-    await page.waitForFunction(() => !(document.getElementById('detail') as HTMLDialogElement).open)
+    await page.waitForFunction("!document.getElementById('detail').open")
   })
 
   it('sorts by a column and filters by status, model and mode', async () => {
@@ -103,16 +103,14 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
   })
 
   it('a change in the table reaches the page over /v1/events, without a reload', async () => {
-    await page.evaluate(() => {
-      ;(window as unknown as { __sameDocument: boolean }).__sameDocument = true
-    })
+    await page.evaluate('window.__sameDocument = true')
     assert.equal(await page.locator('#live').getAttribute('data-state'), 'live')
     const op = fx.operator
     fx.fleet.log.push(encodeRecord({ t: 'cancel', j: fx.ids.fillers[0], at: T0 + 50_000, g: 0 }, op))
     await page.waitForSelector(`#jobs-table tr[data-id="${fx.ids.fillers[0]}"][data-status="cancelled"]`, {
       timeout: 15_000,
     })
-    assert.equal(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument), true)
+    assert.equal(await page.evaluate('window.__sameDocument'), true)
     assert.match((await page.locator('#counts').textContent()) ?? '', /cancelled 2/)
   })
 
