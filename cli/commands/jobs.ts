@@ -129,6 +129,20 @@ function workerRows(workers: readonly WorkerJson[], now: number): string[][] {
   ])
 }
 
+/**
+ * The warning `jobs` gives when no peer of the fleet is a store peer and some jobs have bundles:
+ * those bundles are held only by the peers that trained them. Null when there is nothing to say.
+ */
+export function onlyOnTrainers(jobs: readonly JobJson[], workers: readonly WorkerJson[]): string | null {
+  if (workers.some((w) => w.store)) return null
+  const held = jobs.filter((j) => j.bundle !== null)
+  if (held.length === 0) return null
+  return (
+    `no store peer in the fleet: the results of ${held.length} job(s) live only on their trainers ` +
+    '(start one peer with --store to keep a copy of every bundle)'
+  )
+}
+
 /** Registers `status`, `jobs`, `show`, `workers` and `results`: reads of a running node's API. */
 export function registerJobsCommands(program: Command): void {
   program
@@ -180,7 +194,13 @@ export function registerJobsCommands(program: Command): void {
       if (opts.model !== undefined) query.set('model', opts.model)
       if (opts.mode !== undefined) query.set('mode', opts.mode)
       const q = query.size > 0 ? `?${query}` : ''
-      const jobs = await apiClient(opts).get<JobJson[]>(`/v1/jobs${q}`)
+      const api = apiClient(opts)
+      const [jobs, workers] = await Promise.all([
+        api.get<JobJson[]>(`/v1/jobs${q}`),
+        api.get<WorkerJson[]>('/v1/workers'),
+      ])
+      const warning = onlyOnTrainers(jobs, workers)
+      if (warning !== null) process.stderr.write(`warning: ${warning}\n`)
       if (opts.json === true) {
         printJson(jobs)
         return
