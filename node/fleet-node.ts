@@ -20,6 +20,7 @@ import { detectHost, type HostReport } from './capability.ts'
 import { fleetToml, type NodeConfig } from './config.ts'
 import { NodeConfigError, NodeStartError } from './errors.ts'
 import { generateKey, loadPrivateKey, loadSwarmKey, publicKeyText, savePrivateKey, writeFileAtomic } from './keys.ts'
+import { type MetricSources, NodeMetrics } from './metrics/index.ts'
 import { FleetNet } from './net/index.ts'
 import { DEFAULT_PEER_INIT, PeerCore, type PeerEffect, type SubmitResult } from './peer/index.ts'
 import { capabilityScore, type RoundRef, type RunOutcome } from './scheduler/index.ts'
@@ -52,6 +53,7 @@ export class FleetNode {
   private store: FileDocumentStore | null = null
   private trainer: ProcessTrainer | null = null
   private blocks: BlockService | null = null
+  private metrics: NodeMetrics | null = null
   private storePeer: StorePeer | null = null
   private fetches: FetchTracker | null = null
   private dataset: DatasetCache | null = null
@@ -111,6 +113,7 @@ export class FleetNode {
       {
         logger: this.log.child({ part: 'node:worker' }),
         onExit: (ref, outcome, bundleDir) => void this.finishRun(ref, outcome, bundleDir),
+        onRunEnded: (run) => this.metrics?.runEnded(run),
       },
       {
         runsDir: join(cfg.dataDir, 'runs'),
@@ -141,6 +144,8 @@ export class FleetNode {
     // Gossip that does not decode is rejected at the edge (its sender's score drops).
     this.net.setGossipValidator((_from, bytes) => (decodeMessage(bytes) === null ? 'reject' : 'accept'))
     const signer = keySigner(privateKey)
+    this.metrics = new NodeMetrics({ selfId: signer.id, sources: this.metricSources() })
+    const counting = this.metrics.peerObserver
     const trust: TrustConfig = { operatorKeys: new Set(cfg.fleet.operator_keys), hosts: cfg.hosts }
     const syncLog = this.log.child({ part: 'node:sync' })
     this.core = new PeerCore(
@@ -155,8 +160,12 @@ export class FleetNode {
         canTrain: datasetDir !== null || datasetByCid !== null,
         status: { store: cfg.store, version: VERSION },
         observer: {
-          derived: (jobs) => this.storePeer?.offer(jobs),
-          wrote: (a) => {
+          derived: (jobs) => {
+            counting.derived(jobs)
+            this.storePeer?.offer(jobs)
+          },
+          wrote: (a, bytes) => {
+            counting.wrote(a, bytes)
             if (a.type !== 'renew') syncLog.info({ job: a.job.slice(0, 12), g: a.generation, r: a.round }, a.type)
           },
           stopped: (ref, reason) => syncLog.info({ job: ref.job.slice(0, 12), reason }, 'stop'),
@@ -209,7 +218,12 @@ export class FleetNode {
       this.storePeer.offer(this.core.jobs())
     }
     this.api = new ApiServer(
-      { view: this.view(), blocks: this.blockView(), logger: this.log.child({ part: 'node:api' }) },
+      {
+        view: this.view(),
+        blocks: this.blockView(),
+        metrics: this.metrics,
+        logger: this.log.child({ part: 'node:api' }),
+      },
       { host: cfg.api.host, port: cfg.api.port },
     )
     try {
@@ -388,6 +402,17 @@ export class FleetNode {
           this.net?.penalise(e.peer, e.reason)
           break
       }
+    }
+  }
+
+  /** What the metrics read at each scrape (`/metrics`). */
+  private metricSources(): MetricSources {
+    return {
+      jobs: () => this.core?.jobs() ?? [],
+      core: () => this.core?.stats ?? null,
+      net: () => this.net?.stats() ?? null,
+      blocks: () => this.blocks?.stats() ?? null,
+      lapsed: () => this.core?.table.lapsed() ?? [],
     }
   }
 

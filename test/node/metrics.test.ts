@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { after, before, describe, it } from 'node:test'
 import { type DerivedJob, type JobStatus, manifestRecords, type Signer } from '../../crdt/index.ts'
 import { DEFAULT_PEER_INIT, type HostCapability, PeerCore, type PeerMessage } from '../../node/index.ts'
 import { type BlockCounts, type CoreCounts, type NetCounts, NodeMetrics } from '../../node/metrics/index.ts'
+import { runCliProcess } from '../helpers/cli.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+import { NodeFleet, type TestNode } from '../helpers/node-fleet.ts'
 import { BlockPeers, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
 
 const CAP: HostCapability = {
@@ -369,5 +371,68 @@ describe('blocks fetched and served: two block services in one private network',
     assert.equal(sample(fa, 'cis490_blocks_fetched_total'), 0)
     assert.equal(sample(fa, 'cis490_peers_connected'), 1)
     assert.equal(sample(fb, 'cis490_blocks_stored'), imported.blocks)
+  })
+})
+
+// Two real `cis490-node start` children on loopback (mDNS off); no dataset, so nobody trains.
+describe('/metrics of real nodes', { timeout: 300_000 }, () => {
+  let fleet: NodeFleet
+  let a: TestNode
+  let b: TestNode
+  const scrape = async (n: TestNode) => {
+    const res = await fetch(`http://${n.api}/metrics`, { signal: AbortSignal.timeout(10_000) })
+    assert.equal(res.status, 200)
+    assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4; charset=utf-8$/)
+    return parsePrometheus(await res.text())
+  }
+  const byStatus = async (n: TestNode) => {
+    const counts: Record<string, number> = {}
+    for (const j of (await fleet.get(n, '/v1/jobs')) as { status: string }[])
+      counts[j.status] = (counts[j.status] ?? 0) + 1
+    return counts
+  }
+
+  before(async () => {
+    fleet = await NodeFleet.create({ jobs: 4 })
+    a = await fleet.start('a', {
+      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
+    })
+    b = await fleet.start('b', { args: ['--manifest', fleet.files.fleetOnly] })
+  })
+  after(() => fleet?.close())
+
+  it('parses as Prometheus text; jobs by status match /v1/jobs, sync counts move, the process is described', async () => {
+    await fleet.until('b derives the 4 jobs', async () => (await byStatus(b)).pending === 4)
+    await fleet.until('b reports its peer', async () => sample(await scrape(b), 'cis490_peers_connected') === 1)
+    const fb = await scrape(b)
+    assert.equal(sample(fb, 'cis490_jobs', { status: 'pending' }), 4)
+    assert.equal(sample(fb, 'cis490_jobs', { status: 'cancelled' }), 0)
+    const inB = (f: typeof fb) =>
+      (sample(f, 'cis490_sync_messages_total', { direction: 'in', channel: 'gossip' }) ?? 0) +
+      (sample(f, 'cis490_sync_messages_total', { direction: 'in', channel: 'direct' }) ?? 0)
+    assert.ok(inB(fb) > 0, 'b received sync messages')
+    assert.ok((sample(fb, 'cis490_sync_bytes_total', { direction: 'in' }) ?? 0) > 0, 'and their bytes')
+    const fa = await scrape(a)
+    const outA =
+      (sample(fa, 'cis490_sync_messages_total', { direction: 'out', channel: 'gossip' }) ?? 0) +
+      (sample(fa, 'cis490_sync_messages_total', { direction: 'out', channel: 'direct' }) ?? 0)
+    assert.ok(outA > 0, 'a sent sync messages')
+    assert.ok((sample(fa, 'cis490_sync_bytes_total', { direction: 'out' }) ?? 0) > 0)
+    assert.equal(sample(fa, 'cis490_peers_connected'), 1)
+    assert.equal(fa.get('process_cpu_seconds_total')?.type, 'counter')
+    assert.ok((sample(fa, 'process_resident_memory_bytes') ?? 0) > 0)
+    assert.equal(fa.get('cis490_trainer_runs_total')?.type, 'counter')
+    assert.equal(sample(fa, 'cis490_claims_total', { outcome: 'won' }), 0, 'no dataset here: no claims')
+
+    // A cancel through a moves b's gauge with its table; b's counters only grow.
+    const job = ((await fleet.get(a, '/v1/jobs')) as { id: string }[])[0]
+    const r = runCliProcess(['cancel', job.id.slice(0, 12), '--key', fleet.files.operatorKey, '--api', a.api])
+    assert.equal(r.code, 0, r.stderr)
+    await fleet.until('b sees the cancel', async () => (await byStatus(b)).cancelled === 1)
+    const later = await scrape(b)
+    const table = await byStatus(b)
+    for (const status of ['pending', 'claimed', 'running', 'completed', 'failed', 'cancelled'])
+      assert.equal(sample(later, 'cis490_jobs', { status }), table[status] ?? 0, status)
+    assert.ok(inB(later) > inB(fb), 'the cancel arrived as more sync messages')
   })
 })
