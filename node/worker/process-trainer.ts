@@ -98,12 +98,17 @@ export class ProcessTrainer {
       } catch {
         continue
       }
-      if (Number.isInteger(pid) && pid > 1 && (await isOurTrainer(pid))) {
+      // Only a trainer of this very run (its job file is in the run dir): after a reboot the
+      // pid may belong to anything, another node's trainer on this host included.
+      const jobFile = join(this.init.runsDir, name, 'job.json')
+      if (Number.isInteger(pid) && pid > 1 && (await isOurTrainer(pid, jobFile))) {
         try {
           process.kill(pid, 'SIGKILL')
           reaped++
           this.log.warn({ pid, run: name }, 'killed an orphan trainer of a previous incarnation')
         } catch {}
+        // Gone before its directory goes: a trainer still writing its temp bundle would race the removal.
+        await untilGone(pid, ORPHAN_EXIT_WAIT_MS)
       }
       await rm(join(this.init.runsDir, name), { recursive: true, force: true })
     }
@@ -255,8 +260,11 @@ function outcomeOf(code: number | null, signal: NodeJS.Signals | null, child: Ch
   }
 }
 
-/** Whether `pid` is alive and runs `cis490-node train` (Linux /proc; elsewhere: alive is enough). */
-async function isOurTrainer(pid: number): Promise<boolean> {
+/**
+ * Whether `pid` is alive and runs `cis490-node train --job-file JOB_FILE` (Linux /proc;
+ * elsewhere: alive is enough).
+ */
+async function isOurTrainer(pid: number, jobFile: string): Promise<boolean> {
   try {
     process.kill(pid, 0)
   } catch {
@@ -264,8 +272,27 @@ async function isOurTrainer(pid: number): Promise<boolean> {
   }
   try {
     const cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
-    return cmdline.includes('train') && cmdline.includes('--job-file')
+    const at = cmdline.indexOf('--job-file')
+    return cmdline.includes('train') && at >= 0 && cmdline[at + 1] === jobFile
   } catch {
     return process.platform !== 'linux'
+  }
+}
+
+/** How long `reapOrphans` waits for a killed orphan to be gone. */
+const ORPHAN_EXIT_WAIT_MS = 5000
+
+/** Waits until `pid` no longer exists (or is a zombie: dead, waiting for its parent), at most `ms`. */
+async function untilGone(pid: number, ms: number): Promise<void> {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    try {
+      process.kill(pid, 0)
+    } catch {
+      return
+    }
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+    if (stat === '' || stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z') return
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
