@@ -99,7 +99,11 @@ export function registerDemoCommand(program: Command): void {
       process.on('exit', onExit)
       let finished = false
       try {
-        const report = await runDemo(fleet, out, { tty: out.isTTY === true, signal: controller.signal })
+        const report = await runDemo(fleet, out, {
+          tty: out.isTTY === true,
+          keep: flags.keep === true,
+          signal: controller.signal,
+        })
         finished = true
         if (json) process.stdout.write(`${JSON.stringify(report)}\n`)
         if (flags.keep === true) {
@@ -135,7 +139,7 @@ function perRunManifest(operatorId: string, datasetDir: string): { full: string;
   return { full: header + stringifyToml(tables), fleetOnly: header + stringifyToml(fleetOnly) }
 }
 
-async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; signal: AbortSignal }) {
+async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; keep: boolean; signal: AbortSignal }) {
   const started = Date.now()
   const { signal } = opts
   const secs = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
@@ -228,11 +232,14 @@ async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; sig
     if (signal.aborted) throw err
     out.write(`note: ${(err as Error).message}\n`)
   })
-  out.write(`Bundles: the store peer ${store.name} pinned ${bundles.length}, listed in ${index}\n`)
+  out.write(
+    `Bundles: the store peer ${store.name} pinned ${bundles.length}, one line each in ${index}` +
+      `${opts.keep ? '' : ' (removed when the demo ends)'}\n`,
+  )
   const example = results.find((r) => r.bundle !== null)
   if (example !== undefined)
     out.write(
-      `Fetch one (while the fleet runs: \`npm start -- --keep\`):\n` +
+      `Fetch one${opts.keep ? '' : ' (while the fleet runs: `npm start -- --keep`)'}:\n` +
         `  cis490-node fetch ${example.bundle} --out ./${example.model}-${example.mode} --api ${store.api}\n`,
     )
 
