@@ -70,7 +70,7 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
     assert.equal(await page.locator('#detail img, #detail script, #pwned').count(), 0)
     assert.equal(await page.evaluate('window.__pwned'), undefined)
     await page.locator('#detail-close').click()
-    await page.waitForFunction("!document.getElementById('detail').open")
+    await page.locator('#detail').waitFor({ state: 'hidden' })
   })
 
   it('sorts by a column and filters by status, model and mode', async () => {
