@@ -44,22 +44,32 @@ export class NodeFleet {
 
   /**
    * @param opts.jobs - how many knn jobs the manifest holds (unless `jobsToml` says the jobs)
-   * @param opts.dataset - the manifest's `dataset` (relative to the fleet's temp dir)
+   * @param opts.dataset - the manifest's `dataset` (relative to the fleet's temp dir), or a function
+   *   that prepares it in the fleet's temp dir and returns it (e.g. a dataset CID)
    */
   static async create(opts: {
     jobs: number
     extraManifest?: string
-    dataset?: string
+    dataset?: string | ((dir: string) => Promise<string>)
     jobsToml?: string
   }): Promise<NodeFleet> {
     const dir = mkdtempSync(join(tmpdir(), 'cis490-fleet-'))
+    try {
+      return await NodeFleet.write(dir, opts)
+    } catch (err) {
+      rmSync(dir, { recursive: true, force: true })
+      throw err
+    }
+  }
+
+  private static async write(dir: string, opts: Parameters<typeof NodeFleet.create>[0]): Promise<NodeFleet> {
     const swarmKey = join(dir, 'swarm.key')
     writeFileSync(swarmKey, generateSwarmKey(), { mode: 0o600 })
     const key = await generateKey()
     const operatorKey = join(dir, 'operator.key')
     savePrivateKey(operatorKey, key)
     const operatorId = publicKeyText(key)
-    const dataset = opts.dataset ?? 'no-dataset-here'
+    const dataset = typeof opts.dataset === 'function' ? await opts.dataset(dir) : (opts.dataset ?? 'no-dataset-here')
     const fleet = `[fleet]\nname = "test"\ndataset = "${dataset}"\noperator_keys = ["${operatorId}"]\nlease_s = 6\n`
     const jobs =
       opts.jobsToml ??
@@ -142,6 +152,14 @@ export class NodeFleet {
     return res.json()
   }
 
+  /**
+   * Runs `cis490-node ARGS` as a child process without blocking this process (the nodes' stderr
+   * keeps draining meanwhile); killed after `timeoutMs`.
+   */
+  cli(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+    return runCli(args, opts)
+  }
+
   /** Polls `check` until it returns true (or throws the last failure after `timeoutMs`). */
   async until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
     const end = Date.now() + timeoutMs
@@ -170,6 +188,37 @@ export class NodeFleet {
     await Promise.all(this.nodes.map((n) => this.kill(n)))
     rmSync(this.files.dir, { recursive: true, force: true })
   }
+}
+
+/** What a `cis490-node` child process printed and how it exited. */
+export interface CliRun {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `cis490-node ARGS` asynchronously (see {@link NodeFleet.cli}). */
+export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const run: CliRun = { code: null, stdout: '', stderr: '' }
+  proc.stdout.setEncoding('utf8').on('data', (c: string) => {
+    run.stdout += c
+  })
+  proc.stderr.setEncoding('utf8').on('data', (c: string) => {
+    run.stderr += c
+  })
+  const timer = setTimeout(() => proc.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
+  return new Promise((done, fail) => {
+    proc.once('error', (err) => {
+      clearTimeout(timer)
+      fail(err)
+    })
+    proc.once('close', (code) => {
+      clearTimeout(timer)
+      run.code = code
+      done(run)
+    })
+  })
 }
 
 /** The `jobs --json` rows of a node, reduced to what every peer must agree on. */
