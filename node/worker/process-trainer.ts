@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { createWriteStream, writeFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
@@ -162,7 +162,9 @@ export class ProcessTrainer {
     const spawnedAt = performance.now()
     const child: Child = { ref, proc, dir, stopping: false, stderrTail: [], stdout: '' }
     this.children.set(key, child)
-    if (proc.pid !== undefined) await writeFile(join(dir, 'pid'), String(proc.pid))
+    // Synchronously: awaiting here would let a child that exits at once close before the
+    // 'close' listener below exists, and its run would never be reported.
+    if (proc.pid !== undefined) writeFileSync(join(dir, 'pid'), String(proc.pid))
     const log = this.log.child({ job: run.job.slice(0, 12), attempt: run.attempt })
     log.info({ pid: proc.pid, model: run.spec.model, mode: run.spec.mode }, 'trainer started')
     const trainLog = createWriteStream(join(dir, TRAIN_LOG_FILE), { mode: 0o600 })

@@ -1,8 +1,14 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import pino from 'pino'
 import { type DerivedJob, type JobStatus, manifestRecords, type Signer } from '../../crdt/index.ts'
+import type { JobId } from '../../manifests/index.ts'
 import { DEFAULT_PEER_INIT, type HostCapability, PeerCore, type PeerMessage } from '../../node/index.ts'
 import { type BlockCounts, type CoreCounts, type NetCounts, NodeMetrics } from '../../node/metrics/index.ts'
+import { ProcessTrainer } from '../../node/worker/process-trainer.ts'
 import { runCliProcess } from '../helpers/cli.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 import { NodeFleet, type TestNode } from '../helpers/node-fleet.ts'
@@ -434,5 +440,51 @@ describe('/metrics of real nodes', { timeout: 300_000 }, () => {
     for (const status of ['pending', 'claimed', 'running', 'completed', 'failed', 'cancelled'])
       assert.equal(sample(later, 'cis490_jobs', { status }), table[status] ?? 0, status)
     assert.ok(inB(later) > inB(fb), 'the cancel arrived as more sync messages')
+  })
+})
+
+describe('trainer runs: ProcessTrainer children feed the metrics', () => {
+  it('counts each exit by model and outcome (completed, failed, stopped) with its wall time', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cis490-metrics-runs-'))
+    const { metrics } = fakeParts()
+    const exits: string[] = []
+    // A stand-in for `cis490-node`: sh runs the script given per model, the train arguments go to $@.
+    const trainerFor = (script: string) =>
+      new ProcessTrainer(
+        {
+          logger: pino({ level: 'silent' }),
+          onExit: (ref, outcome) => exits.push(`${ref.job}:${outcome.ok}`),
+          onRunEnded: (run) => metrics.runEnded(run),
+        },
+        { runsDir: dir, datasetDir: dir, command: ['/bin/sh', '-c', script, 'sh'], graceMs: 2000 },
+      )
+    const run = (job: string, model: string) => ({
+      job: job as JobId,
+      generation: 0,
+      round: 1,
+      attempt: 1,
+      spec: { id: job, model, mode: 'realistic' } as unknown as DerivedJob['spec'],
+    })
+    try {
+      const ok = trainerFor(`sleep 0.2; echo '{"bundle":"bafyfake","fit_seconds":0.1}'`)
+      ok.start(run('j1', 'knn'))
+      ok.start(run('j2', 'gbt'))
+      trainerFor('exit 3').start(run('j3', 'knn'))
+      const slow = trainerFor('exec sleep 30')
+      slow.start(run('j4', 'mlp'))
+      await waitFor('three runs ended', () => exits.length === 3, 20_000)
+      slow.stop({ job: 'j4' as JobId, generation: 0, round: 1 })
+      await waitFor('the stopped run ended', () => exits.length === 4, 20_000)
+      const f = parsePrometheus(await metrics.text())
+      assert.equal(sample(f, 'cis490_trainer_runs_total', { model: 'knn', outcome: 'completed' }), 1)
+      assert.equal(sample(f, 'cis490_trainer_runs_total', { model: 'gbt', outcome: 'completed' }), 1)
+      assert.equal(sample(f, 'cis490_trainer_runs_total', { model: 'knn', outcome: 'failed' }), 1)
+      assert.equal(sample(f, 'cis490_trainer_runs_total', { model: 'mlp', outcome: 'stopped' }), 1)
+      const knnSeconds = sample(f, 'cis490_trainer_run_duration_seconds_sum', { model: 'knn', outcome: 'completed' })
+      assert.ok(knnSeconds !== undefined && knnSeconds >= 0.15 && knnSeconds < 15, `wall time ${knnSeconds}`)
+      assert.equal(sample(f, 'cis490_trainer_run_duration_seconds_count', { model: 'mlp', outcome: 'stopped' }), 1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
