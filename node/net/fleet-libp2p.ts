@@ -2,7 +2,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
 import { type Identify, identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PeerInfo } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -26,12 +26,14 @@ const GOSSIP_RPC_OVERHEAD = 64 * 1024
 /**
  * Creates (unstarted) the libp2p host of a fleet node: TCP, pnet with bounded cipher writes,
  * Noise, Yamux, identify, ping, gossipsub with StrictSign and scoring on the fleet topic, and
- * mDNS when enabled. `isBanned` gates dials and connections both ways.
+ * mDNS when enabled. `isBanned` gates dials and connections both ways; `onLanPeer` hears
+ * every mDNS answer (see {@link mdnsEveryAnswer}).
  */
 export function createFleetLibp2p(
   init: ResolvedFleetNetInit,
   topic: string,
   isBanned: (peer: string) => boolean,
+  onLanPeer: (peer: PeerInfo) => void = () => {},
 ): Promise<FleetLibp2p> {
   return createLibp2p<FleetServices>({
     start: false,
@@ -57,7 +59,7 @@ export function createFleetLibp2p(
       pingInterval: init.pingIntervalMs,
       pingTimeout: { minTimeout: init.pingTimeoutMs, maxTimeout: Math.max(60_000, init.pingTimeoutMs) },
     },
-    peerDiscovery: init.mdns ? [mdns({ serviceTag: mdnsServiceTag(init.fleet) })] : [],
+    peerDiscovery: init.mdns ? [mdnsEveryAnswer(mdnsServiceTag(init.fleet), onLanPeer)] : [],
     services: {
       identify: identify(),
       ping: ping(),
@@ -96,6 +98,23 @@ export function createFleetLibp2p(
       }),
     },
   })
+}
+
+/**
+ * mDNS discovery that also hands every answer it hears to `onPeer`, not only a peer's first.
+ *
+ * @remarks libp2p 3 turns a discovery's `peer` events into `peer:discovery` only for peers
+ * new to its peer store. On a LAN without a bootstrap list, a peer met once and then lost
+ * (a partition that outlived the connection, a cable pulled and plugged back) would never
+ * be dialled again: both sides keep answering each other's queries and nobody dials.
+ */
+function mdnsEveryAnswer(serviceTag: string, onPeer: (peer: PeerInfo) => void) {
+  const factory = mdns({ serviceTag })
+  return (components: Parameters<typeof factory>[0]) => {
+    const discovery = factory(components)
+    discovery.addEventListener('peer', (evt) => onPeer(evt.detail))
+    return discovery
+  }
 }
 
 /** The fleet's own mDNS service name, so that other libp2p hosts on the LAN are not dialled. */

@@ -107,6 +107,8 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
   readonly #penalties: PenaltyBox
   readonly #senders = new Map<string, PeerSender>()
   readonly #inbound = new Map<string, InboundLimits>()
+  /** Peers a discovery dial is under way to (mDNS answers arrive several times a query round). */
+  readonly #discoveryDials = new Set<string>()
   readonly #counters = {
     gossipIn: 0,
     gossipOut: 0,
@@ -326,7 +328,12 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
     const controller = new AbortController()
     let node: FleetLibp2p | undefined
     try {
-      node = await createFleetLibp2p(init, this.#topic, (peer) => this.#penalties.isBanned(peer))
+      node = await createFleetLibp2p(
+        init,
+        this.#topic,
+        (peer) => this.#penalties.isBanned(peer),
+        (info) => this.#onDiscovery(info),
+      )
       this.#node = node
       this.#controller = controller
       await node.handle(this.#protocol, (stream, connection) => this.#onInboundStream(stream, connection), {
@@ -417,9 +424,16 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
     if (node == null || controller == null || !this.#running) return
     const peer = info.id.toString()
     if (peer === this.peerId || this.#penalties.isBanned(peer) || node.getConnections(info.id).length > 0) return
-    node
-      .dial(info.id, { signal: controller.signal })
+    if (this.#discoveryDials.has(peer)) return
+    this.#discoveryDials.add(peer)
+    const dial = async () => {
+      // mDNS's own answer events can come before libp2p has stored the addresses they carry.
+      if (info.multiaddrs.length > 0) await node.peerStore.merge(info.id, { multiaddrs: info.multiaddrs })
+      await node.dial(info.id, { signal: controller.signal })
+    }
+    dial()
       .catch((err: unknown) => this.#log.debug({ err, peer }, 'dial of a discovered peer failed'))
+      .finally(() => this.#discoveryDials.delete(peer))
   }
 
   /** True when the peer may deliver one more message of `bytes` now. */
