@@ -122,7 +122,8 @@ async function addDataset(
     throw new UsageError(
       `--data-dir ${dataDir}: a node (pid ${pid}) runs on it; add through its API instead (--api HOST:PORT, without --data-dir)`,
     )
-  const { importDirectoryOffline } = await import('../../node/blocks/index.ts')
+  // this one file, not node/blocks/index.ts: the index loads Helia and libp2p (5 s on a loaded host)
+  const { importDirectoryOffline } = await import('../../node/blocks/offline-import.ts')
   const r = await importDirectoryOffline(join(dataDir, 'blocks'), dir)
   return {
     cid: r.cid,

@@ -162,8 +162,8 @@ export function registerFetchCommand(program: Command): void {
         const what = 'job' in target ? `the bundle of job ${target.job} (${state.cid})` : state.cid
         throw new RunError(`could not fetch ${what}: ${state.error ?? 'unknown error'}`)
       }
-      // loaded here, not at start-up: every other command would pay for the block layer
-      const { exportUnixfsDirectory } = await import('../../node/blocks/index.ts')
+      // this one file, not node/blocks/index.ts: the index loads Helia and libp2p (5 s on a loaded host)
+      const { exportUnixfsDirectory } = await import('../../node/blocks/unixfs-export.ts')
       const signal = AbortSignal.timeout(flags.timeout * 1000)
       await exportUnixfsDirectory(apiBlockSource(api, signal) as never, CID.parse(state.cid), out, signal).catch(
         (err: Error) => {

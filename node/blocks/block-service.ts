@@ -1,5 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { readdir, readFile, rename, stat, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { withBitswap } from '@helia/bitswap'
 import { type BlockBroker, UnknownHashAlgorithmError } from '@helia/interface'
@@ -23,6 +23,7 @@ import {
   IncompleteDagError,
 } from './errors.ts'
 import { FleetBlockstore } from './fleet-blockstore.ts'
+import { readPins, writePins } from './pins-file.ts'
 import { servingBlockstore } from './serving-blockstore.ts'
 import { withStreamBackpressure } from './stream-backpressure.ts'
 import { exportUnixfsDirectory } from './unixfs-export.ts'
@@ -129,8 +130,6 @@ export interface BlockServiceStats {
   /** Bytes of those blocks. */
   servedBytes: number
 }
-
-const PINS_FILE = 'pins.json'
 
 /**
  * Content-addressed storage and transfer of bundles and datasets: a blockstore-fs directory,
@@ -519,71 +518,6 @@ export class BlockService {
       this.#controller = undefined
       this.#log.info('block service stopped')
     }
-  }
-}
-
-async function readPins(dir: string): Promise<string[]> {
-  let text: string
-  try {
-    text = await readFile(join(dir, PINS_FILE), 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
-    throw err
-  }
-  const list: unknown = JSON.parse(text)
-  if (!Array.isArray(list)) throw new BadCidError(`${join(dir, PINS_FILE)}: expected a JSON array of CIDs`)
-  return list.map((item) => parseCid(String(item)).toString())
-}
-
-async function writePins(dir: string, pins: readonly string[]): Promise<void> {
-  const path = join(dir, PINS_FILE)
-  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`
-  await writeFile(temp, `${JSON.stringify([...pins].sort())}\n`, { flush: true })
-  await rename(temp, path)
-}
-
-/**
- * Imports a directory as UnixFS straight into a blockstore directory and pins its root, with no
- * node running (`cis490-node dataset add` on a stopped node's data dir).
- *
- * @remarks A running node rewrites `pins.json` from its own list: with a node running on this
- * directory, import through its API instead.
- */
-export async function importDirectoryOffline(
-  blocksDir: string,
-  srcDir: string,
-  options: { signal?: AbortSignal } = {},
-): Promise<ImportResult> {
-  const store = new FleetBlockstore(blocksDir)
-  await store.open()
-  try {
-    const result = { bytes: 0, blocks: 0, newBlocks: 0 }
-    const seen = new Set<string>()
-    const cid = await importBundle(
-      srcDir,
-      {
-        put: async (key: CID, bytes: Uint8Array, opts?: { signal?: AbortSignal }): Promise<CID> => {
-          if (seen.has(key.toString())) return key
-          seen.add(key.toString())
-          result.blocks++
-          result.bytes += bytes.byteLength
-          if (!(await store.has(key))) {
-            await store.put(key, bytes, opts)
-            result.newBlocks++
-          }
-          return key
-        },
-      },
-      options,
-    )
-    const pins = new Set(await readPins(blocksDir))
-    if (!pins.has(cid)) {
-      pins.add(cid)
-      await writePins(blocksDir, [...pins])
-    }
-    return { cid, ...result }
-  } finally {
-    await store.close()
   }
 }
 
