@@ -441,7 +441,10 @@ export class FleetNode {
       },
       workers: () => this.workers(),
       hostPolicies: () => cfg.hosts,
-      runFiles: runFilesView(join(cfg.dataDir, 'runs')),
+      runFiles: runFilesView(
+        join(cfg.dataDir, 'runs'),
+        async (cid) => this.blocks?.getBlock(cid).catch(() => null) ?? null,
+      ),
       submit: (records) => {
         const core = this.core
         if (core === null || this.state !== 'running')

@@ -67,11 +67,11 @@ export async function jobLog(view: FleetView, { params, query }: ApiRequest): Pr
 
 /**
  * `GET /v1/jobs/{id}/metrics`: `bundle.json`'s metrics (per-class F1, confusion matrices)
- * of the job's bundle when this node trained it; 404 otherwise.
+ * of the job's bundle when this node trained it or stores its blocks; 404 otherwise.
  */
 export async function jobMetrics(view: FleetView, { params }: ApiRequest): Promise<ApiReply> {
   const job = findJob(view, params[0])
-  const report = view.runFiles === undefined ? null : await view.runFiles.bundleReport(job.id)
+  const report = view.runFiles === undefined ? null : await view.runFiles.bundleReport(job.id, job.bundle)
   if (report === null) throw new ApiRequestError(404, `job ${job.id.slice(0, 12)}: this node holds no bundle of it`)
-  return { json: { ...report, bundle: job.bundle } }
+  return { json: report }
 }

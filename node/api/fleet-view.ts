@@ -72,8 +72,12 @@ export interface RunLogTail {
 /** What this node holds of a job's bundle: `bundle.json`'s metrics (`GET /v1/jobs/{id}/metrics`). */
 export interface BundleReport {
   job: string
-  /** The run directory the bundle was read from. */
-  run: string
+  /** The bundle's root CID as the table has it. */
+  bundle: string | null
+  /** Where this node read it: its own run directory, or its block store (a store peer holds every bundle). */
+  source: 'run' | 'blocks'
+  /** The run directory it was read from; null when read from the block store. */
+  run: string | null
   classes: string[]
   hyper: Record<string, unknown>
   split: { test_hosts: string[]; train_hosts: string[]; train_rows: number; val_rows: number; test_rows: number }
@@ -99,6 +103,6 @@ export interface BundleReport {
 export interface RunFilesView {
   /** The tail (at most `maxBytes`) of the training log of this node's newest run of the job, or null. */
   runLog(jobId: string, maxBytes: number): Promise<RunLogTail | null>
-  /** `bundle.json` of this node's newest run of the job that left a bundle, or null. */
-  bundleReport(jobId: string): Promise<BundleReport | null>
+  /** `bundle.json` of the job's bundle when this node holds it (its own run, or its block store), or null. */
+  bundleReport(jobId: string, bundle: string | null): Promise<BundleReport | null>
 }

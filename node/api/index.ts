@@ -22,5 +22,5 @@ export type {
   WorkerJson,
 } from './job-json.ts'
 export { dashboardJson, jobDetailJson, jobJson, resultsJson } from './job-json.ts'
-export { readRunBundleReport, readRunLog, runFilesView } from './run-files.ts'
+export { type BlockReader, readBundleReport, readRunLog, runFilesView } from './run-files.ts'
 export { waitingReason, waitingReasons } from './waiting.ts'

@@ -1,6 +1,8 @@
 import { constants } from 'node:fs'
 import { open, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { exporter } from 'ipfs-unixfs-exporter'
+import type { CID } from 'multiformats/cid'
 import { BUNDLE_JSON_FILE, BundleJsonSchema } from '../../models/bundle/index.ts'
 import { TRAIN_LOG_FILE } from '../worker/process-trainer.ts'
 import type { BundleReport, RunFilesView, RunLogTail } from './fleet-view.ts'
@@ -90,52 +92,101 @@ export async function readRunLog(runsDir: string, jobId: string, maxBytes: numbe
   return null
 }
 
+/** `bundle.json` text as a report of `jobId`, or null when it is not a valid bundle.json of that job. */
+function reportOf(
+  text: string,
+  jobId: string,
+  from: Pick<BundleReport, 'source' | 'run' | 'bundle'>,
+): BundleReport | null {
+  let parsed: ReturnType<typeof BundleJsonSchema.safeParse>
+  try {
+    parsed = BundleJsonSchema.safeParse(JSON.parse(text))
+  } catch {
+    return null
+  }
+  if (!parsed.success || parsed.data.job_id !== jobId) return null
+  const b = parsed.data
+  const m = b.metrics
+  return {
+    job: jobId,
+    ...from,
+    classes: b.classes,
+    hyper: b.hyper,
+    split: {
+      test_hosts: b.split.test_hosts,
+      train_hosts: b.split.train_hosts,
+      train_rows: b.split.train_rows,
+      val_rows: b.split.val_rows,
+      test_rows: b.split.test_rows,
+    },
+    metrics: {
+      val_macro_f1: m.val_macro_f1,
+      test_macro_f1: m.test_macro_f1,
+      val_accuracy: m.val_accuracy,
+      test_accuracy: m.test_accuracy,
+      per_class_f1: m.per_class_f1,
+      confusion: m.confusion,
+    },
+  }
+}
+
+/** Reads one stored block, or null when this node does not hold it. */
+export type BlockReader = (cid: CID) => Promise<Uint8Array | null>
+
 /**
- * `bundle.json` of this node's newest run of `jobId` that left a valid one (for the job's
- * per-class F1 and confusion matrices), or null.
+ * `bundle.json` of the job's bundle, from this node's newest run of the job that left a
+ * valid one, else (given `readBlock`) from the bundle's blocks when this node stores them
+ * (a store peer holds every bundle); null when neither has it.
+ * @remarks The bundle CID comes from the table (any peer's word): it only ever names blocks
+ * to read from the local store, and `bundle.json` is read up to 4 MiB and validated.
  */
-export async function readRunBundleReport(runsDir: string, jobId: string): Promise<BundleReport | null> {
+export async function readBundleReport(
+  runsDir: string,
+  jobId: string,
+  bundle: string | null,
+  readBlock?: BlockReader,
+): Promise<BundleReport | null> {
   for (const run of await runsOf(runsDir, jobId)) {
     const file = await readTail(join(runsDir, run.name, 'bundle', BUNDLE_JSON_FILE), MAX_BUNDLE_JSON_BYTES + 1)
     if (file === null || file.size > MAX_BUNDLE_JSON_BYTES) continue
-    let parsed: ReturnType<typeof BundleJsonSchema.safeParse>
-    try {
-      parsed = BundleJsonSchema.safeParse(JSON.parse(file.bytes.toString('utf8')))
-    } catch {
-      continue
-    }
-    if (!parsed.success || parsed.data.job_id !== jobId) continue
-    const b = parsed.data
-    const m = b.metrics
-    return {
-      job: jobId,
-      run: run.name,
-      classes: b.classes,
-      hyper: b.hyper,
-      split: {
-        test_hosts: b.split.test_hosts,
-        train_hosts: b.split.train_hosts,
-        train_rows: b.split.train_rows,
-        val_rows: b.split.val_rows,
-        test_rows: b.split.test_rows,
-      },
-      metrics: {
-        val_macro_f1: m.val_macro_f1,
-        test_macro_f1: m.test_macro_f1,
-        val_accuracy: m.val_accuracy,
-        test_accuracy: m.test_accuracy,
-        per_class_f1: m.per_class_f1,
-        confusion: m.confusion,
-      },
-    }
+    const report = reportOf(file.bytes.toString('utf8'), jobId, { source: 'run', run: run.name, bundle })
+    if (report !== null) return report
   }
-  return null
+  if (bundle === null || readBlock === undefined || !JOB_ID.test(jobId)) return null
+  const text = await readStoredFile(`${bundle}/${BUNDLE_JSON_FILE}`, readBlock, MAX_BUNDLE_JSON_BYTES)
+  return text === null ? null : reportOf(text, jobId, { source: 'blocks', run: null, bundle })
 }
 
-/** A `RunFilesView` over a node's `DATA_DIR/runs`. */
-export function runFilesView(runsDir: string): RunFilesView {
+/** A UnixFS file (`CID/path`) of at most `maxBytes` from the local blocks, or null. */
+async function readStoredFile(path: string, readBlock: BlockReader, maxBytes: number): Promise<string | null> {
+  const store = {
+    async *get(cid: CID) {
+      const bytes = await readBlock(cid)
+      if (bytes === null) throw Object.assign(new Error(`block ${cid} is not stored here`), { name: 'NotFoundError' })
+      yield bytes
+    },
+  }
+  try {
+    const entry = await exporter(path, store, { signal: AbortSignal.timeout(10_000) })
+    if (entry.type !== 'file' && entry.type !== 'raw') return null
+    if (Number(entry.size) > maxBytes) return null
+    const chunks: Uint8Array[] = []
+    let total = 0
+    for await (const chunk of entry.content()) {
+      total += chunk.byteLength
+      if (total > maxBytes) return null
+      chunks.push(chunk)
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  } catch {
+    return null
+  }
+}
+
+/** A `RunFilesView` over a node's `DATA_DIR/runs` and, given `readBlock`, its block store. */
+export function runFilesView(runsDir: string, readBlock?: BlockReader): RunFilesView {
   return {
     runLog: (jobId, maxBytes) => readRunLog(runsDir, jobId, maxBytes),
-    bundleReport: (jobId) => readRunBundleReport(runsDir, jobId),
+    bundleReport: (jobId, bundle) => readBundleReport(runsDir, jobId, bundle, readBlock),
   }
 }

@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { encodeRecord } from '../../crdt/index.ts'
+import { importBundle } from '../../models/bundle/index.ts'
 import {
   ApiServer,
   DASHBOARD_CSP,
   MAX_LOG_KIB,
+  readBundleReport,
   runFilesView,
   waitingReason,
   waitingReasons,
@@ -278,6 +280,42 @@ describe('the dashboard API', () => {
     ])
     assert.deepEqual(r.json.split.test_hosts, ['k-gamingcom'])
     assert.equal(r.json.split.test_rows, 40)
+  })
+
+  it('reads bundle.json from the block store when no run of this node left it', async () => {
+    const jobId = fx.ids.done1
+    const dir = mkdtempSync(join(tmpdir(), 'cis490-dash-bundle-'))
+    try {
+      writeFileSync(join(dir, 'bundle.json'), JSON.stringify(bundleJson(jobId)))
+      writeFileSync(join(dir, 'README.md'), 'how to load\n')
+      const blocks = new Map<string, Uint8Array>()
+      const cid = await importBundle(dir, {
+        put: async (c: any, bytes: Uint8Array) => {
+          blocks.set(c.toString(), bytes)
+          return c
+        },
+      })
+      const readBlock = async (c: any) => blocks.get(c.toString()) ?? null
+      const report = await readBundleReport(runsDir, jobId, cid, readBlock)
+      assert.equal(report?.source, 'blocks')
+      assert.equal(report?.run, null)
+      assert.equal(report?.bundle, cid)
+      assert.deepEqual(report?.metrics.confusion.val, [
+        [9, 1],
+        [2, 8],
+      ])
+      assert.equal(await readBundleReport(runsDir, fx.ids.requeued, cid, readBlock), null, "another job's bundle")
+      assert.equal(await readBundleReport(runsDir, jobId, 'not-a-cid', readBlock), null)
+      assert.equal(await readBundleReport(runsDir, jobId, cid), null, 'no block store')
+      const missing = new Map(blocks)
+      for (const k of [...missing.keys()].filter((k) => k !== cid)) missing.delete(k)
+      assert.equal(
+        await readBundleReport(runsDir, jobId, cid, async (c: any) => missing.get(c.toString()) ?? null),
+        null,
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('GET /v1/events: a hello, heartbeats, an event when the table changes', async () => {

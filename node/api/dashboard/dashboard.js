@@ -10,6 +10,8 @@ const MAX_ROWS = 500
 /** Polling period when there is no event stream, and the slow refresh for heartbeat ages. */
 const POLL_MS = 5000
 const SLOW_REFRESH_MS = 15000
+/** How often an open detail of a running job is fetched again (its training log grows). */
+const LOG_FOLLOW_MS = 3000
 const STATUSES = ['pending', 'claimed', 'running', 'completed', 'failed', 'cancelled']
 
 const state = {
@@ -369,6 +371,11 @@ function wire() {
   })
   window.addEventListener('hashchange', openFromHash)
   setInterval(tickAges, 1000)
+  // a running job's log grows without a table change: follow it while its detail is open
+  setInterval(() => {
+    const open = state.snap?.jobs.find((j) => j.id === state.detailId)
+    if (open !== undefined && (open.status === 'running' || open.status === 'claimed')) void refreshDetail()
+  }, LOG_FOLLOW_MS)
   setInterval(() => void refresh(), SLOW_REFRESH_MS)
 }
 

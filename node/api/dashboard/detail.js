@@ -163,7 +163,7 @@ function metricsPart(job, report) {
         'p',
         { class: 'muted', 'data-field': 'no-metrics' },
         job.status === 'completed'
-          ? `val macro F1 ${f1Text(job.val_macro_f1)}, test macro F1 ${f1Text(job.test_macro_f1)}. This node did not train it: per-class F1 and the confusion matrices are in the bundle (fetch it, or open ${where}).`
+          ? `val macro F1 ${f1Text(job.val_macro_f1)}, test macro F1 ${f1Text(job.test_macro_f1)}. This node neither trained it nor stores its bundle: per-class F1 and the confusion matrices are in the bundle (fetch it, or open ${where} or a store peer's).`
           : 'no metrics until the job completes',
       ),
     )
@@ -203,7 +203,7 @@ function metricsPart(job, report) {
     h(
       'p',
       { 'data-field': 'metrics' },
-      `macro F1 val ${f1Text(m.val_macro_f1)}, test ${f1Text(m.test_macro_f1)}; accuracy val ${f1Text(m.val_accuracy)}, test ${f1Text(m.test_accuracy)}; rows train ${report.split.train_rows}, val ${report.split.val_rows}, test ${report.split.test_rows} (test hosts: ${report.split.test_hosts.join(', ') || 'none'}; from run ${report.run.slice(65)})`,
+      `macro F1 val ${f1Text(m.val_macro_f1)}, test ${f1Text(m.test_macro_f1)}; accuracy val ${f1Text(m.val_accuracy)}, test ${f1Text(m.test_accuracy)}; rows train ${report.split.train_rows}, val ${report.split.val_rows}, test ${report.split.test_rows} (test hosts: ${report.split.test_hosts.join(', ') || 'none'}; ${report.source === 'run' ? `from run ${report.run.slice(65)}` : "from this node's block store"})`,
     ),
     perClass,
     h(
