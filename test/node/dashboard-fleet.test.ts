@@ -26,12 +26,13 @@ const JOBS = [
 
 type Row = { id: string; model: string; mode: string; status: string; host: string | null; bundle: string | null }
 
-// Two real nodes (a: operator and store, b: denies gbt) train three jobs; the dashboard of a,
+// Two real nodes (a: operator, b: store, denies gbt) train three jobs; the dashboard of a,
 // in headless chromium, follows them without a reload, and shows the cancel an operator
 // makes through the signed CLI.
 describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(), timeout: 420_000 }, () => {
   let fleet: NodeFleet
   let a: TestNode
+  let b: TestNode
   let browser: Browser
   let page: Page
   let watch: { errors: string[] }
@@ -50,9 +51,9 @@ describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(),
     })
     await makeSyntheticDataset(join(fleet.files.dir, 'data'))
     a = await fleet.start('a', {
-      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey, '--store'],
+      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
     })
-    await fleet.start('b', { args: ['--manifest', fleet.files.manifest] })
+    b = await fleet.start('b', { args: ['--manifest', fleet.files.manifest, '--store'] })
     browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     watch = watchPage(page)
@@ -124,6 +125,10 @@ describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(),
       .nth(5)
       .textContent()
     assert.equal(gbtHost, 'a', 'b denies gbt')
+    assert.match(
+      (await page.locator('#workers-table tbody tr:nth-child(2) td:nth-child(4)').textContent()) ?? '',
+      /store/,
+    )
   })
 
   step('filters by status', async () => {
@@ -168,6 +173,30 @@ describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(),
     assert.match((await page.locator('#counts').textContent()) ?? '', /cancelled 1/)
     mkdirSync(ARTIFACTS, { recursive: true })
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true })
+  })
+
+  step("b's dashboard shows the gbt job's metrics from its block store (a trained it)", async () => {
+    const gbt = (await jobs()).find((j) => j.model === 'gbt') as Row
+    await fleet.until(
+      'b stores the gbt bundle',
+      async () => (await fetch(`http://${b.api}/v1/jobs/${gbt.id}/metrics`)).status === 200,
+      120_000,
+    )
+    const pageB = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
+    const watchB = watchPage(pageB)
+    try {
+      await pageB.goto(`http://${b.api}/#job=${gbt.id}`)
+      await pageB.waitForSelector(`#detail[data-job="${gbt.id}"]`, { timeout: 30_000 })
+      assert.match(
+        (await pageB.locator('#detail [data-field="metrics"]').textContent()) ?? '',
+        /from this node's block store/,
+      )
+      assert.equal(await pageB.locator('#detail table.confusion').count(), 2)
+      assert.equal(await pageB.locator('#detail [data-field="log"]').count(), 0, 'b never ran it')
+      assert.deepEqual(watchB.errors, [])
+    } finally {
+      await pageB.close()
+    }
   })
 
   step('no error and no CSP violation in the page', async () => {
