@@ -43,6 +43,7 @@ describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(),
   const pageUntil = (what: string, check: () => Promise<boolean>) => fleet.until(`the page: ${what}`, check, 30_000)
 
   before(async () => {
+    browser = await launchChromium() // first: a missing chromium fails at once
     fleet = await NodeFleet.create({
       jobs: 0,
       dataset: 'data',
@@ -54,7 +55,6 @@ describe('dashboard of a running fleet (chromium)', { skip: browserSkipReason(),
       args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
     })
     b = await fleet.start('b', { args: ['--manifest', fleet.files.manifest, '--store'] })
-    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1280, height: 1000 } })
     watch = watchPage(page)
     await page.goto(`http://${a.api}/`)

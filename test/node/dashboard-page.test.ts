@@ -19,6 +19,7 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
   let watch: { errors: string[] }
 
   before(async () => {
+    browser = await launchChromium()
     fx = await apiFixture()
     const cpu = fx.peers.cpu
     const put = (r: object) => fx.fleet.log.push(encodeRecord(r as UnsignedRecord, cpu))
@@ -28,10 +29,9 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
     fx.fleet.peerWorkers.push({ ...fx.fleet.peerWorkers[0], peer_id: cpu.id, hostname: HOSTILE_HOST })
     server = new ApiServer(
       { view: fx.fleet, logger: memoryLogger() },
-      { host: '127.0.0.1', port: 0, events: { pollMs: 100, heartbeatMs: 1000 } },
+      { host: '127.0.0.1', port: 0, events: { maxClients: 1, pollMs: 100, heartbeatMs: 1000 } },
     )
     await server.start()
-    browser = await launchChromium()
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
     watch = watchPage(page)
     await page.goto(`${server.url}/`)
@@ -112,6 +112,24 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
     })
     assert.equal(await page.evaluate('window.__sameDocument'), true)
     assert.match((await page.locator('#counts').textContent()) ?? '', /cancelled 2/)
+  })
+
+  it('a page refused an event stream (one client at most here) polls, and still sees changes', async () => {
+    const second = await browser.newPage()
+    try {
+      await second.goto(`${server.url}/`)
+      await second.waitForSelector('body[data-loaded="true"]')
+      await second.waitForSelector('#live[data-state="polling"]', { timeout: 15_000 })
+      await second.evaluate('window.__sameDocument = true')
+      fx.fleet.log.push(encodeRecord({ t: 'cancel', j: fx.ids.fillers[2], at: T0 + 51_000, g: 0 }, fx.operator))
+      await second.waitForSelector(`#jobs-table tr[data-id="${fx.ids.fillers[2]}"][data-status="cancelled"]`, {
+        timeout: 15_000,
+      })
+      assert.equal(await second.evaluate('window.__sameDocument'), true)
+      assert.equal(await page.locator('#live').getAttribute('data-state'), 'live', 'the first page keeps its stream')
+    } finally {
+      await second.close()
+    }
   })
 
   it('loads under its Content-Security-Policy without a violation or an error', () => {
