@@ -81,6 +81,16 @@ const byObject = new WeakMap<Uint8Array, ChangeVerdict>()
  */
 export function checkChange(bytes: unknown): ChangeVerdict {
   if (!(bytes instanceof Uint8Array)) return refuse('not bytes')
+  // Automerge's sync protocol may send several change chunks as one entry (a peer missing
+  // a run of changes gets them concatenated): each is checked on its own, all must pass.
+  const chunks = splitChunks(bytes)
+  if (chunks !== null && chunks.length > 1) {
+    for (const chunk of chunks) {
+      const verdict = checkChange(chunk)
+      if (!verdict.ok) return verdict
+    }
+    return { ok: true }
+  }
   if (bytes.length > MAX_CHANGE_BYTES && bytes[CHUNK_TYPE_AT] !== DOCUMENT_CHUNK)
     return refuse(`a change of ${bytes.length} bytes (at most ${MAX_CHANGE_BYTES})`)
   // The same bytes object reaches many peers of one process (the simulator decodes a
@@ -106,6 +116,33 @@ export function checkChange(bytes: unknown): ChangeVerdict {
     cachedBytes += key.length
   }
   return verdict
+}
+
+const CHUNK_MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+
+/**
+ * The chunks of concatenated Automerge chunks (magic, checksum, type, uLEB128 length, body),
+ * or null when the bytes are not exactly that (then they are judged as one chunk).
+ */
+function splitChunks(bytes: Uint8Array): Uint8Array[] | null {
+  const out: Uint8Array[] = []
+  let at = 0
+  while (at < bytes.length) {
+    for (let i = 0; i < 4; i++) if (bytes[at + i] !== CHUNK_MAGIC[i]) return null
+    let p = at + CHUNK_TYPE_AT + 1
+    let length = 0
+    for (let shift = 0; ; shift += 7) {
+      if (p >= bytes.length || shift > 28) return null
+      const b = bytes[p++]
+      length += (b & 0x7f) * 2 ** shift
+      if ((b & 0x80) === 0) break
+    }
+    const end = p + length
+    if (end > bytes.length) return null
+    out.push(bytes.subarray(at, end))
+    at = end
+  }
+  return out
 }
 
 function checkOneChange(bytes: Uint8Array): ChangeVerdict {

@@ -237,6 +237,49 @@ describe('checkChange', async () => {
     assert.equal(checkSyncMessage('nope').ok, false)
   })
 
+  it('vets a sync message whose entry is several concatenated changes (a peer missing a run of them)', () => {
+    // Found by test/node/fleet-faults.test.ts: a restarted node behind by several changes got
+    // them from Automerge as one entry, refused it as undecodable and never caught up.
+    const lagging = Automerge.clone(base, { actor: actor(20) })
+    let ahead = Automerge.clone(base, { actor: actor(21) })
+    for (let i = 0; i < 4; i++)
+      ahead = appendRecords(ahead, [encodeRecord({ t: 'cancel', j: `${i}`.repeat(64), at: 5 + i, g: 0 }, op)], 5 + i)
+    const sync = (from: JobTable, to: JobTable) => {
+      let a = Automerge.initSyncState()
+      let b = Automerge.initSyncState()
+      let m: Uint8Array | null
+      ;[b, m] = Automerge.generateSyncMessage(to, b)
+      ;[, a] = Automerge.receiveSyncMessage(from, a, m as Uint8Array)
+      ;[, m] = Automerge.generateSyncMessage(from, a)
+      return m as Uint8Array
+    }
+    const msg = sync(ahead, lagging)
+    const entries = Automerge.decodeSyncMessage(msg).changes
+    assert.ok(
+      entries.some((c) => {
+        try {
+          Automerge.decodeChange(c)
+          return false
+        } catch {
+          return true
+        }
+      }),
+      'Automerge sends at least one entry that is not a single change',
+    )
+    const verdict = checkSyncMessage(msg)
+    assert.equal(verdict.ok, true, verdict.ok ? '' : verdict.reason)
+    // the same bundling with a hostile change among honest ones is refused
+    const bad = Automerge.change(Automerge.clone(ahead, { actor: actor(22) }), (d) => {
+      d.log.splice(0, 1)
+    })
+    const worse = appendRecords(Automerge.clone(bad, { actor: actor(23) }), [other], 20)
+    const refused = checkSyncMessage(sync(worse, lagging))
+    assert.equal(refused.ok, false)
+    // concatenated garbage after a valid change is refused, never thrown
+    const one = Automerge.getLastLocalChange(ahead) as Uint8Array
+    assert.equal(checkChange(Uint8Array.from([...one, ...one.subarray(0, 12)])).ok, false)
+  })
+
   it('refuses every change that deletes, overwrites or writes outside the log, even mixed with appends (property)', () => {
     type Doc = Record<string, unknown> & { log: unknown[] }
     const value = fc.oneof(
