@@ -2,6 +2,7 @@ import { Command } from 'commander'
 import { registerDatasetCommands } from './commands/dataset.ts'
 import { registerDemoCommand } from './commands/demo.ts'
 import { registerFetchCommand } from './commands/fetch.ts'
+import { registerInstallServiceCommand } from './commands/install-service.ts'
 import { registerJobsCommands } from './commands/jobs.ts'
 import { registerKeygenCommand } from './commands/keygen.ts'
 import { registerManifestCommands } from './commands/manifest.ts'
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrainCommand(program)
   registerSimCommand(program)
   registerStartCommand(program)
+  registerInstallServiceCommand(program)
   registerJobsCommands(program)
   registerOpsCommands(program)
   registerDemoCommand(program)
