@@ -14,6 +14,6 @@ export {
 export { sortKeys, stableJson } from './canonical-json.ts'
 export { BundleError, SchemaMismatchError } from './errors.ts'
 export { assertSchemaMatches, type LoadedBundle, readBundle } from './read-bundle.ts'
-export { bundleReadme, type ReadmeInput } from './readme.ts'
+export { bundleReadme, PYTHON_PRINT_PREDICTIONS, PYTHON_READ_CSV, PYTHON_RUN_HINT, type ReadmeInput } from './readme.ts'
 export { ScalerJsonSchema, scalerFromJson, scalerJsonBytes } from './scaler-json.ts'
 export { checkBundleFileName, importBundle, listBundleFiles, writeBundleFiles } from './write-bundle.ts'

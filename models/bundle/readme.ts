@@ -1,3 +1,38 @@
+/**
+ * Python (csv + numpy) that reads a dataset CSV into a model's input: the bundle's feature
+ * columns in order as float32, missing (empty, `NaN`, `?`) as NaN, and the labels.
+ * @remarks The trainers' README snippets start with it so that they run as written
+ * (`python3 predict.py WINDOWS.csv` in the bundle directory); a test runs them.
+ */
+export const PYTHON_READ_CSV = `import csv
+import sys
+import numpy as np
+
+def read_csv(path, features):
+    """(X, labels) of a CSV with the dataset's columns: X float32 rows x features, NaN = missing."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    absent = [c for c in features if rows and c not in rows[0]]
+    assert not absent, f"{path} lacks the feature columns {absent[:5]}"
+    X = np.array([[np.nan if r[c] in ("", "NaN", "?") else float(r[c]) for c in features] for r in rows],
+                 dtype=np.float32).reshape(len(rows), len(features))
+    return X, [r.get("label") for r in rows]
+`
+
+/** Python that prints `pred` (one label a row) and, when the CSV labels every row, the accuracy on stderr. */
+export const PYTHON_PRINT_PREDICTIONS = `print("\\n".join(pred))
+if labels and all(labels):
+    print(f"accuracy {np.mean([p == t for p, t in zip(pred, labels)]):.4f} on {len(pred)} rows", file=sys.stderr)
+`
+
+/** How a README says to run its Python snippet. */
+export const PYTHON_RUN_HINT = [
+  'Save this as `predict.py` in the bundle directory and run `python3 predict.py WINDOWS.csv`, where',
+  "WINDOWS.csv has the dataset's columns (`host`, `episode`, `window`, `label` and the features; a file",
+  'of the dataset will do). It prints one predicted label a row and, when the file has labels, the',
+  'accuracy on stderr.',
+].join('\n')
+
 /** What the generic part of a bundle's README needs to know. */
 export interface ReadmeInput {
   readonly jobId: string
@@ -52,10 +87,16 @@ export function bundleReadme(r: ReadmeInput): string {
           'becomes 0 (the train mean). In Python:',
           '',
           '```python',
-          'import json, numpy as np',
-          "s = json.load(open('scaler.json'))",
-          "mean, std = np.array(s['mean'], np.float32), np.array(s['std'], np.float32)",
-          'Z = np.where(np.isnan(X), 0, (X - mean) / std).astype(np.float32)',
+          'import json',
+          'import numpy as np',
+          '',
+          'scaler = json.load(open("scaler.json"))',
+          'mean = np.array(scaler["mean"], np.float32)',
+          'std = np.array(scaler["std"], np.float32)',
+          '',
+          'def standardise(X):',
+          '    """X: float32 rows x features in bundle.json `features` order, NaN = missing."""',
+          '    return np.where(np.isnan(X), 0, (X - mean) / std).astype(np.float32)',
           '```',
           '',
         ]

@@ -1,3 +1,5 @@
+import { PYTHON_PRINT_PREDICTIONS, PYTHON_READ_CSV, PYTHON_RUN_HINT } from '../bundle/readme.ts'
+
 /** Facts the gbt bundle README states. */
 export interface GbtReadmeFacts {
   readonly xgboostVersion: string
@@ -26,18 +28,18 @@ probability per class, in the order of \`classes\` in \`bundle.json\`; the predi
 the argmax (ties to the first class).
 
 \`\`\`python
-import json
-import numpy as np
+${PYTHON_READ_CSV}import json
 import xgboost as xgb  # >= 1.7
 
 bundle = json.load(open("bundle.json"))
 booster = xgb.Booster(model_file="model.xgb.json")
-X = np.asarray(rows, dtype=np.float32)  # shape (n, len(bundle["features"])), NaN = missing
+X, labels = read_csv(sys.argv[1], bundle["features"])  # raw values, NaN = missing
 proba = booster.predict(xgb.DMatrix(X, missing=np.nan))  # shape (n, len(bundle["classes"]))
-labels = [bundle["classes"][i] for i in proba.argmax(axis=1)]
-\`\`\`
+pred = [bundle["classes"][i] for i in proba.argmax(axis=1)]
+${PYTHON_PRINT_PREDICTIONS}\`\`\`
 
-With pandas, select the columns first: \`X = df[bundle["features"]].to_numpy(np.float32)\`.
+${PYTHON_RUN_HINT} With pandas, select the columns instead:
+\`X = df[bundle["features"]].to_numpy(np.float32)\`.
 Other XGBoost bindings (R, JVM, C) load the same file with their \`load_model\`.
 `
 }

@@ -1,3 +1,5 @@
+import { PYTHON_PRINT_PREDICTIONS, PYTHON_READ_CSV, PYTHON_RUN_HINT } from '../bundle/readme.ts'
+
 /** A model file the README describes. */
 export interface KnnReadmeFile {
   readonly name: string
@@ -82,9 +84,12 @@ and, for knn_semi, \`extra\` (label_frac, confidence_threshold, row counts). Sec
 
 \`\`\`python
 ${KNN_PYTHON_LOADER}
+${PYTHON_READ_CSV}
 header, clf, standardise = knn_classifier("${first}")
-pred = clf.predict(standardise(raw_rows))  # raw_rows: rows x features, NaN = missing
-labels = [header["classes"][i] for i in pred]
-\`\`\`
+X, labels = read_csv(sys.argv[1], header["feature_names"])  # raw values, NaN = missing
+pred = [header["classes"][i] for i in clf.predict(standardise(X))]
+${PYTHON_PRINT_PREDICTIONS}\`\`\`
+
+${PYTHON_RUN_HINT}
 `
 }
