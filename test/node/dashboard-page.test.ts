@@ -73,6 +73,16 @@ describe('dashboard page (chromium, fixture fleet)', { skip: browserSkipReason()
     await page.locator('#detail').waitFor({ state: 'hidden' })
   })
 
+  it('shows no shell command for a bundle "CID" that is not one (a peer wrote it)', async () => {
+    await page.locator(`#jobs-table tr[data-id="${fx.ids.done1}"] td`).nth(1).click()
+    await page.waitForSelector(`#detail[data-job="${fx.ids.done1}"]`)
+    assert.equal(await page.locator('#detail [data-field="bundle"]').textContent(), 'bafy-gpu-box-0.91')
+    assert.equal(await page.locator('#detail [data-field="fetch-command"]').count(), 0)
+    assert.match((await page.locator('#detail').textContent()) ?? '', /not a CID: no fetch command shown/)
+    await page.locator('#detail-close').click()
+    await page.locator('#detail').waitFor({ state: 'hidden' })
+  })
+
   it('sorts by a column and filters by status, model and mode', async () => {
     const ids = () =>
       page.locator('#jobs-table tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-id')))

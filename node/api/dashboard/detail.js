@@ -5,6 +5,8 @@ import { durationText, f1Text, getJson, h, shortId, timeText } from './dom.js'
 
 /** How much of the training log the page asks for (KiB; the API takes 1..1024). */
 const LOG_KIB = 32
+/** A CID as the fleet writes them (CIDv1 base32 `b...`, or CIDv0 base58 `Qm...`): letters and digits only. */
+const SHELL_SAFE_CID = /^(b[a-z2-7]{20,190}|Qm[1-9A-HJ-NP-Za-km-z]{44})$/
 
 /** Fetches what the detail shows; the metrics and the log are null when this node has none. */
 export async function loadDetail(id, { signal } = {}) {
@@ -77,10 +79,16 @@ function summary(job, now) {
 
 function bundlePart(job) {
   if (job.bundle === null) return section('Bundle', h('p', { class: 'muted', text: 'no bundle yet' }))
-  const dir = `bundle-${shortId(job.id)}-${job.model}-${job.mode}`
+  const cid = h('p', {}, 'CID ', h('code', { class: 'mono', 'data-field': 'bundle', text: job.bundle }))
+  // A peer writes the CID into the table: a command to paste into a shell is shown only for
+  // a plain base32/base58 CID, and the directory name keeps only safe characters.
+  if (!SHELL_SAFE_CID.test(job.bundle)) {
+    return section('Bundle', cid, h('p', { class: 'error-text', text: 'not a CID: no fetch command shown' }))
+  }
+  const dir = `bundle-${shortId(job.id)}-${job.model}-${job.mode}`.replace(/[^A-Za-z0-9._-]/g, '_')
   return section(
     'Bundle',
-    h('p', {}, 'CID ', h('code', { class: 'mono', 'data-field': 'bundle', text: job.bundle })),
+    cid,
     h('p', {}, 'fetch it on any host of the fleet:'),
     h('pre', {
       class: 'mono command',
