@@ -7,6 +7,8 @@ import { durationText, f1Text, getJson, h, replaceChildren, shortId } from './do
 
 /** Rows drawn at most (the table may hold thousands of jobs; the filters narrow it). */
 const MAX_ROWS = 500
+/** Leaderboard rows drawn at most (the best first; the chart uses every result). */
+const MAX_RESULT_ROWS = 200
 /** Polling period when there is no event stream, and the slow refresh for heartbeat ages. */
 const POLL_MS = 5000
 const SLOW_REFRESH_MS = 15000
@@ -174,6 +176,8 @@ function renderWorkers(workers, selfId) {
 }
 
 function renderResults(results) {
+  $('results-shown').textContent =
+    results.length > MAX_RESULT_ROWS ? `the best ${MAX_RESULT_ROWS} of ${results.length} results` : ''
   const hosts = testHostsOf(results)
   const groups = drawChart($('chart'), results)
   $('chart-caption').textContent =
@@ -182,22 +186,24 @@ function renderResults(results) {
       : `Best validation macro F1 of each model and mode, with its test macro F1 on hosts it never trained on. Test hosts: ${hosts.join(', ') || 'none'}.`
   replaceChildren(
     $('results-table').tBodies[0],
-    ...results.map((r, i) =>
-      h(
-        'tr',
-        { 'data-job': r.job },
-        h('td', { class: 'num', text: String(i + 1) }),
-        h('td', { text: r.model }),
-        h('td', { text: r.mode }),
-        h('td', { class: 'num', text: f1Text(r.val_macro_f1) }),
-        h('td', { class: 'num', text: f1Text(r.test_macro_f1) }),
-        h('td', { text: (r.test_hosts ?? []).join(', ') || '-' }),
-        h('td', { text: r.host ?? '-' }),
-        h('td', { class: 'num', text: r.fit_seconds === null ? '-' : `${r.fit_seconds.toFixed(1)}s` }),
-        h('td', {}, jobLink(r.job)),
-        h('td', { class: 'mono cid', title: r.bundle ?? '', text: r.bundle ?? '-' }),
+    ...results
+      .slice(0, MAX_RESULT_ROWS)
+      .map((r, i) =>
+        h(
+          'tr',
+          { 'data-job': r.job },
+          h('td', { class: 'num', text: String(i + 1) }),
+          h('td', { text: r.model }),
+          h('td', { text: r.mode }),
+          h('td', { class: 'num', text: f1Text(r.val_macro_f1) }),
+          h('td', { class: 'num', text: f1Text(r.test_macro_f1) }),
+          h('td', { text: (r.test_hosts ?? []).join(', ') || '-' }),
+          h('td', { text: r.host ?? '-' }),
+          h('td', { class: 'num', text: r.fit_seconds === null ? '-' : `${r.fit_seconds.toFixed(1)}s` }),
+          h('td', {}, jobLink(r.job)),
+          h('td', { class: 'mono cid', title: r.bundle ?? '', text: r.bundle ?? '-' }),
+        ),
       ),
-    ),
   )
 }
 
