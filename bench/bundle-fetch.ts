@@ -1,11 +1,14 @@
 /**
  * A 200 MB bundle between two local peers, each in its own process: bitswap through the
- * private network (FleetNet: pnet + Noise + Yamux), bitswap without pnet (a plain libp2p host
- * with the same Noise + Yamux settings), and a raw loopback TCP copy of the same bytes.
- * Prints MB/s, the ratios, and the peak RSS of both sides. The baseline is stock Helia bitswap
- * without pnet (defaults, exporter reading through Helia's networked blockstore).
+ * private network (FleetNet: pnet with its SIMD cipher + Noise + Yamux), the same through stock
+ * pnet's cipher (the `xsalsa20` package, writes cut to 64 KiB: FleetNet before its own cipher,
+ * on a plain host), bitswap without pnet (a plain libp2p host with the same Noise + Yamux
+ * settings), and a raw loopback TCP copy of the same bytes. Prints MB/s, MB per CPU second of
+ * both sides, the ratios (round by round, then their median) and the peak RSS of both sides.
+ * The baseline is stock Helia bitswap without pnet (defaults, exporter reading through Helia's
+ * networked blockstore).
  *
- *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--paths pnet,plain,stock,tcp] [--json]
+ *   npx node bench/bundle-fetch.ts [--mb 200] [--runs 1] [--paths pnet,pnet0,plain,stock,tcp] [--json]
  *     [--window N] [--max-message BYTES] [--send-concurrency N] [--debounce MS]   (BlockService tuning)
  *     [--initial-window BYTES]   (yamux's first stream window; the pnet path then runs on a plain host
  *                                 with FleetNet's bounded pnet instead of a FleetNet)
@@ -25,8 +28,8 @@ import { withBitswap } from '@helia/bitswap'
 import type { HeliaWithLibp2p } from '@helia/libp2p'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
-import type { Libp2p } from '@libp2p/interface'
-import { generateKey } from '@libp2p/pnet'
+import type { ConnectionProtector, Libp2p, MessageStream } from '@libp2p/interface'
+import { generateKey, preSharedKey } from '@libp2p/pnet'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { FsBlockstore } from 'blockstore-fs'
@@ -44,6 +47,7 @@ const logger = pino({ level: 'silent' })
 /** The bitswap paths measured, by host mode. */
 const PATHS = {
   pnet: 'BlockService, pnet',
+  pnet0: 'BlockService, stock pnet',
   plain: 'BlockService, no pnet',
   stock: 'stock bitswap, no pnet',
 } as const
@@ -61,7 +65,7 @@ const { values: args } = parseArgs({
     mb: { type: 'string', default: '200' },
     runs: { type: 'string', default: '1' },
     window: { type: 'string' },
-    paths: { type: 'string', default: 'pnet,plain,stock,tcp' },
+    paths: { type: 'string', default: 'pnet,pnet0,plain,stock,tcp' },
     'max-message': { type: 'string' },
     'send-concurrency': { type: 'string' },
     debounce: { type: 'string' },
@@ -90,7 +94,30 @@ function tuning(): {
   }
 }
 
+/**
+ * Stock pnet (the `xsalsa20` package) with its writes cut to 64 KiB: FleetNet's private
+ * network before it had its own cipher, so that one run shows what the cipher changed.
+ */
+function stockPnetBounded(key: Uint8Array): () => ConnectionProtector {
+  const factory = preSharedKey({ psk: key })
+  return () => {
+    const inner = factory()
+    return {
+      async protect(connection, options): Promise<MessageStream> {
+        const stream = await inner.protect(connection, options)
+        ;(stream as MessageStream & { maxMessageSize?: number }).maxMessageSize = 64 * 1024
+        return stream
+      },
+    }
+  }
+}
+
 const peakRssMb = (): number => (process.resourceUsage().maxRSS * 1024) / MB
+/** CPU seconds (user + system) of this process since `since`. */
+const cpuSince = (since: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(since)
+  return (u.user + u.system) / 1e6
+}
 /** RSS once the modules are loaded, before any transfer: what a peer costs doing nothing. */
 const baseRssMb = process.memoryUsage().rss / MB
 
@@ -118,6 +145,7 @@ async function host(
     transports: [tcp()],
     // with --initial-window the pnet path is this host plus FleetNet's bounded pnet (what a yamux change there would give)
     ...(mode === 'pnet' ? { connectionProtector: boundedPreSharedKey(key) } : {}),
+    ...(mode === 'pnet0' ? { connectionProtector: stockPnetBounded(key) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [
       yamux({
@@ -165,8 +193,9 @@ async function provider(): Promise<void> {
     const helia = await stockHelia(h.libp2p, join(args.dir!, 'provider-stock'))
     const cid = await importBundle(join(args.dir!, 'bundle'), helia.blockstore)
     report({ ready: true, cid, addrs: h.addrs })
+    const cpu0 = process.cpuUsage()
     for await (const _ of createInterface({ input: process.stdin })) break
-    report({ rssMb: peakRssMb(), baseRssMb })
+    report({ rssMb: peakRssMb(), baseRssMb, cpuSeconds: cpuSince(cpu0) })
     await helia.stop()
     await h.stop()
     return
@@ -181,8 +210,9 @@ async function provider(): Promise<void> {
   await blocks.start()
   const imported = await blocks.importDirectory(join(args.dir!, 'bundle'))
   report({ ready: true, cid: imported.cid, addrs: h.addrs, bytes: imported.bytes })
+  const cpu0 = process.cpuUsage()
   for await (const _ of createInterface({ input: process.stdin })) break
-  report({ rssMb: peakRssMb(), baseRssMb })
+  report({ rssMb: peakRssMb(), baseRssMb, cpuSeconds: cpuSince(cpu0) })
   await blocks.stop()
   await h.stop()
 }
@@ -195,8 +225,10 @@ async function fetcher(): Promise<void> {
   if (args.mode === 'stock') {
     const helia = await stockHelia(h.libp2p, join(args.dir!, `fetcher-stock-${Date.now()}`))
     const started = performance.now()
+    const cpu0 = process.cpuUsage()
     const bytes = await readAll(CID.parse(args.cid!), helia.blockstore)
-    report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb(), baseRssMb })
+    const cpuSeconds = cpuSince(cpu0)
+    report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb(), baseRssMb, cpuSeconds })
     await helia.stop()
     await h.stop()
     return
@@ -207,9 +239,18 @@ async function fetcher(): Promise<void> {
   )
   await blocks.start()
   const started = performance.now()
+  const cpu0 = process.cpuUsage()
   await blocks.fetch(args.cid!, { timeoutMs: 300_000 })
   const seconds = (performance.now() - started) / 1000
-  report({ seconds, bytes: blocks.stats().fetchedBytes, rssMb: peakRssMb(), baseRssMb, stats: blocks.stats() })
+  const cpuSeconds = cpuSince(cpu0)
+  report({
+    seconds,
+    bytes: blocks.stats().fetchedBytes,
+    rssMb: peakRssMb(),
+    baseRssMb,
+    cpuSeconds,
+    stats: blocks.stats(),
+  })
   await blocks.stop()
   await h.stop()
 }
@@ -222,13 +263,15 @@ async function tcpServer(): Promise<void> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   const port = (server.address() as { port: number }).port
   report({ ready: true, addrs: [String(port)] })
+  const cpu0 = process.cpuUsage()
   for await (const _ of createInterface({ input: process.stdin })) break
-  report({ rssMb: peakRssMb(), baseRssMb })
+  report({ rssMb: peakRssMb(), baseRssMb, cpuSeconds: cpuSince(cpu0) })
   server.close()
 }
 
 async function tcpClient(): Promise<void> {
   const started = performance.now()
+  const cpu0 = process.cpuUsage()
   let bytes = 0
   await new Promise<void>((resolve, reject) => {
     const socket = connect(Number(args.addr), '127.0.0.1')
@@ -238,7 +281,13 @@ async function tcpClient(): Promise<void> {
     socket.on('end', resolve)
     socket.on('error', reject)
   })
-  report({ seconds: (performance.now() - started) / 1000, bytes, rssMb: peakRssMb(), baseRssMb })
+  report({
+    seconds: (performance.now() - started) / 1000,
+    bytes,
+    rssMb: peakRssMb(),
+    baseRssMb,
+    cpuSeconds: cpuSince(cpu0),
+  })
 }
 
 function child(role: string, extra: string[]): { proc: ChildProcess; lines: AsyncIterator<string> } {
@@ -258,6 +307,10 @@ async function nextJson(lines: AsyncIterator<string>, what: string): Promise<Rec
 interface Run {
   path: string
   mbPerSecond: number
+  /** MB per CPU second of both sides together (steadier than wall time on a shared host). */
+  mbPerCpuSecond: number
+  providerCpuSeconds: number
+  fetcherCpuSeconds: number
   seconds: number
   providerRssMb: number
   fetcherRssMb: number
@@ -276,11 +329,18 @@ async function runPair(path: string, serverRole: string, clientRole: string, bas
     await new Promise((r) => client.proc.once('exit', r))
     server.proc.stdin!.end('stop\n')
     const served = await nextJson(server.lines, `${path} provider`)
+    // let it stop on its own (a --cpu-prof profile is written at exit), then kill it regardless
+    await Promise.race([new Promise((r) => server.proc.once('exit', r)), new Promise((r) => setTimeout(r, 10_000))])
     const seconds = Number(result.seconds)
+    const providerCpuSeconds = Number(served.cpuSeconds)
+    const fetcherCpuSeconds = Number(result.cpuSeconds)
     return {
       path,
       seconds,
       mbPerSecond: Number(result.bytes) / MB / seconds,
+      mbPerCpuSecond: Number(result.bytes) / MB / (providerCpuSeconds + fetcherCpuSeconds),
+      providerCpuSeconds,
+      fetcherCpuSeconds,
       providerRssMb: Number(served.rssMb),
       fetcherRssMb: Number(result.rssMb),
       providerBaseRssMb: Number(served.baseRssMb),
@@ -338,11 +398,11 @@ async function main(): Promise<void> {
     const raw = best('raw TCP copy')
     // the load of a shared host drifts between rounds: compare paths within each round, then take the median
     const rounds = Number(args.runs)
-    const perRound = (a: string, b: string): number[] =>
+    const perRound = (a: string, b: string, key: 'mbPerSecond' | 'mbPerCpuSecond' = 'mbPerSecond'): number[] =>
       Array.from({ length: rounds }, (_, i) => {
         const inRound = runs.slice((i * runs.length) / rounds, ((i + 1) * runs.length) / rounds)
-        const x = inRound.find((r) => r.path === a)?.mbPerSecond ?? Number.NaN
-        const y = inRound.find((r) => r.path === b)?.mbPerSecond ?? Number.NaN
+        const x = inRound.find((r) => r.path === a)?.[key] ?? Number.NaN
+        const y = inRound.find((r) => r.path === b)?.[key] ?? Number.NaN
         return x / y
       })
     const median = (xs: number[]): number => {
@@ -353,11 +413,13 @@ async function main(): Promise<void> {
     }
     const pnetOverStockByRound = perRound(PATHS.pnet, PATHS.stock)
     const pnetOverPlainByRound = perRound(PATHS.pnet, PATHS.plain)
+    const pnetOverStockCpuByRound = perRound(PATHS.pnet, PATHS.stock, 'mbPerCpuSecond')
     const summary = {
       mb,
       pnetOverStockByRound,
       pnetOverStockMedian: median(pnetOverStockByRound),
       pnetOverPlainMedian: median(pnetOverPlainByRound),
+      pnetOverStockCpuMedian: median(pnetOverStockCpuByRound),
       window: Number(args.window ?? DEFAULT_BLOCK_SERVICE_INIT.wantWindow),
       runs,
       ratios: {
@@ -368,13 +430,14 @@ async function main(): Promise<void> {
       },
     }
     if (args.json) {
-      console.log(JSON.stringify(summary, null, 2))
+      console.log(JSON.stringify(summary))
       return
     }
     console.log(`${mb} MB bundle, want window ${summary.window}, ${args.runs} run(s)`)
     for (const r of runs) {
       console.log(
         `${r.path.padEnd(22)} ${r.mbPerSecond.toFixed(1).padStart(8)} MB/s  ${r.seconds.toFixed(2).padStart(6)} s  ` +
+          `${r.mbPerCpuSecond.toFixed(0).padStart(5)} MB/cpu-s (cpu provider ${r.providerCpuSeconds.toFixed(1)} s, fetcher ${r.fetcherCpuSeconds.toFixed(1)} s)  ` +
           `peak RSS provider ${r.providerRssMb.toFixed(0)} MB (${r.providerBaseRssMb.toFixed(0)} idle), ` +
           `fetcher ${r.fetcherRssMb.toFixed(0)} MB (${r.fetcherBaseRssMb.toFixed(0)} idle)`,
       )
@@ -385,7 +448,8 @@ async function main(): Promise<void> {
     )
     console.log(
       `within rounds: BlockService through pnet / stock without pnet ${pnetOverStockByRound.map((r) => r.toFixed(2)).join(', ')} ` +
-        `(median ${summary.pnetOverStockMedian.toFixed(2)}); through pnet / BlockService without pnet median ${summary.pnetOverPlainMedian.toFixed(2)}`,
+        `(median ${summary.pnetOverStockMedian.toFixed(2)}); through pnet / BlockService without pnet median ${summary.pnetOverPlainMedian.toFixed(2)}; ` +
+        `MB per CPU second, through pnet / stock without pnet median ${summary.pnetOverStockCpuMedian.toFixed(2)}`,
     )
   } finally {
     await cleanup()

@@ -2,7 +2,9 @@
  * Full-scale dataset bench: synth time and load time + peak RSS of the seed scale
  * (2 hosts x 567 episodes x 582 windows = 659,988 windows x 230 features), as CSV and parquet.
  *
- *   npx node bench/dataset-scale.ts [--windows 582] [--formats csv,parquet] [--dir DIR] [--keep]
+ *   npx node bench/dataset-scale.ts [--windows 582] [--formats csv,parquet] [--dir DIR] [--keep] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  *
  * References measured in the same run: writing and reading the same number of bytes with
  * plain fs calls (the disk and page cache), and the float32 matrix size (the memory floor).
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     keep: { type: 'boolean', default: false },
     'child-load': { type: 'string' },
     mode: { type: 'string', default: 'oracle' },
+    json: { type: 'boolean', default: false },
   },
 })
 
@@ -77,6 +80,7 @@ function rawRead(dir: string): number {
 const root = values.dir ?? mkdtempSync(join(tmpdir(), 'cis490-dataset-scale-'))
 const windows = Number(values.windows)
 mkdirSync(root, { recursive: true })
+const figures: Record<string, unknown>[] = []
 try {
   for (const format of values.formats.split(',') as ('csv' | 'parquet')[]) {
     const dir = join(root, format)
@@ -89,8 +93,12 @@ try {
       synthSeconds = (performance.now() - t) / 1000
     }
     const bytes = dirBytes(dir)
+    const loads: Record<string, unknown>[] = []
+    const figure: Record<string, unknown> = { format, bytes, synth_s: synthSeconds ?? null, loads }
+    figures.push(figure)
     if (synthSeconds !== undefined) {
       const ref = rawWrite(join(root, 'raw-write.bin'), bytes)
+      figure.raw_write_s = ref
       rmSync(join(root, 'raw-write.bin'))
       console.log(
         `${format} synth: ${synthSeconds.toFixed(1)} s for ${mib(bytes)} MiB (${(bytes / 2 ** 20 / synthSeconds).toFixed(0)} MiB/s); ` +
@@ -107,6 +115,7 @@ try {
       if (child.status !== 0) throw new Error(`load child failed: ${child.stderr}`)
       const r = JSON.parse(child.stdout) as { seconds: number; rows: number; features: number; maxRssMiB: number }
       const matrixMiB = (r.rows * r.features * 4) / 2 ** 20
+      loads.push({ mode, ...r, max_rss_mib: r.maxRssMiB, raw_read_s: readRef, matrix_mib: matrixMiB })
       console.log(
         `${format} load ${mode}: ${r.rows} x ${r.features} in ${r.seconds.toFixed(1)} s ` +
           `(raw read ${readRef.toFixed(2)} s -> ${(r.seconds / readRef).toFixed(1)}x); peak RSS ${r.maxRssMiB.toFixed(0)} MiB ` +
@@ -114,6 +123,7 @@ try {
       )
     }
   }
+  if (values.json) console.log(JSON.stringify({ windows, formats: figures }))
 } finally {
   if (!values.keep && values.dir === undefined) rmSync(root, { recursive: true, force: true })
   else console.log(`datasets kept in ${root}`)

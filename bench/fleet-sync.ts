@@ -81,11 +81,15 @@ console.log(
   `node ${process.version}, ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? ''}`,
 )
 console.log('peers  jobs  measured_ms  simulated_ms  ratio')
+const results: { peers: number; jobs: number; measured_ms: number; simulated_ms: number | null }[] = []
 for (const [peers, jobs] of grid) {
   const measured = await measure(peers, jobs)
   const simulated = await predict(peers, jobs)
   const ratio = simulated === null ? 'n/a' : (measured / simulated).toFixed(1)
+  results.push({ peers, jobs, measured_ms: measured, simulated_ms: simulated })
   console.log(
     `${String(peers).padStart(5)}  ${String(jobs).padStart(4)}  ${measured.toFixed(0).padStart(11)}  ${String(simulated?.toFixed(0) ?? 'n/a').padStart(12)}  ${ratio}`,
   )
 }
+// with --json the last stdout line is one JSON object of the figures (for bench/run.ts)
+if (process.argv.includes('--json')) console.log(JSON.stringify({ rows: results }))

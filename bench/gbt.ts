@@ -7,7 +7,9 @@
  * stopping patience = rounds, so all rounds run), cut to the best round, save the JSON
  * model and predict val and test. Python is Debian's /usr/bin/python3 (`PYTHON` overrides).
  *
- *   npx node bench/gbt.ts [rows=200000] [features=145] [classes=6] [rounds=20] [reps=2] [nthread=0]
+ *   npx node bench/gbt.ts [rows=200000] [features=145] [classes=6] [rounds=20] [reps=2] [nthread=0] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -21,7 +23,10 @@ import { splitRows } from '../models/split.ts'
 import type { Dataset } from '../models/types.ts'
 import { gridDataset, mulberry32 } from '../test/helpers/memory-dataset.ts'
 
-const [rowsArg, featuresArg, classesArg, roundsArg, repsArg, nthreadArg] = process.argv.slice(2).map(Number)
+const [rowsArg, featuresArg, classesArg, roundsArg, repsArg, nthreadArg] = process.argv
+  .slice(2)
+  .filter((a) => a !== '--json')
+  .map(Number)
 const targetRows = rowsArg || 200_000
 const f = featuresArg || 145
 const k = classesArg || 6
@@ -205,6 +210,22 @@ try {
   // CPU time is steadier than wall time on a shared machine (with nthread > 1 it also
   // counts OpenMP's spin-waiting, which grows with contention).
   console.log(`ratio ours/python, cpu (best of each): ${(best(oursCpu) / best(pythonCpu)).toFixed(3)}`)
+  if (process.argv.includes('--json')) {
+    console.log(
+      JSON.stringify({
+        rows: data.rows,
+        features: f,
+        classes: k,
+        rounds,
+        ours_best_s: best(ours),
+        python_best_s: best(python),
+        ours_cpu_best_s: best(oursCpu),
+        python_cpu_best_s: best(pythonCpu),
+        same_trees: sameTrees,
+        max_diff: maxDiff,
+      }),
+    )
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

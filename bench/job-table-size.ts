@@ -3,14 +3,16 @@
  * Target: under 1 KiB a job and under 2 s to load. Reference in the same run: the same
  * records stored as one JSON string each (FINDINGS' slow shape).
  *
- *   npx node bench/job-table-size.ts [jobs]
+ *   npx node bench/job-table-size.ts [jobs] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import * as Automerge from '@automerge/automerge'
 import { deriveJobs, loadJobTable, recordsOf, saveJobTable } from '../crdt/index.ts'
 import { completedTable } from '../test/helpers/full-table.ts'
 import { freshView, makeSigners } from '../test/helpers/job-table.ts'
 
-const n = Number(process.argv[2] ?? 10_000)
+const n = Number(process.argv.slice(2).find((a) => a !== '--json') ?? 10_000)
 const [op, ...workers] = await makeSigners(9)
 let t = performance.now()
 const doc = completedTable(n, op, workers)
@@ -48,3 +50,15 @@ console.log(
   `reference, records as collaborative strings: ${(refBytes.length / n).toFixed(0)} B/job, load ${refLoadS.toFixed(3)} s`,
 )
 console.log(`ratio load ours/reference: ${(loadS / refLoadS).toFixed(2)}`)
+if (process.argv.includes('--json')) {
+  console.log(
+    JSON.stringify({
+      jobs: n,
+      bytes_per_job: bytes.length / n,
+      load_s: loadS,
+      derive_s: deriveS,
+      reference_bytes_per_job: refBytes.length / n,
+      reference_load_s: refLoadS,
+    }),
+  )
+}

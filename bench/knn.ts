@@ -9,7 +9,9 @@
  * for the thread choice in models/knn/blas.ts: predict with 1 and 2 OpenBLAS threads,
  * and the time spent outside the GEMM. Python is Debian's /usr/bin/python3 (`PYTHON` overrides).
  *
- *   npx node bench/knn.ts [train=100000] [queries=10000] [features=145] [k=10] [reps=3]
+ *   npx node bench/knn.ts [train=100000] [queries=10000] [features=145] [k=10] [reps=3] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,7 +20,10 @@ import { join } from 'node:path'
 import { type DotKernel, fitKnn, isOpenBlas, loadOpenBlas, openBlasKernel, predictKnn } from '../models/knn/index.ts'
 import { mulberry32 } from '../test/helpers/memory-dataset.ts'
 
-const [trainArg, queriesArg, featuresArg, kArg, repsArg] = process.argv.slice(2).map(Number)
+const [trainArg, queriesArg, featuresArg, kArg, repsArg] = process.argv
+  .slice(2)
+  .filter((a) => a !== '--json')
+  .map(Number)
 const n = trainArg || 100_000
 const m = queriesArg || 10_000
 const f = featuresArg || 145
@@ -166,6 +171,21 @@ print(json.dumps(out))
   )
   console.log(`outside the GEMM (scan, re-rank, vote): ${outside.map(fmt).join(', ')}`)
   console.log(`ratio ours / scikit-learn (float64): ${(oursMed / skMed).toFixed(2)}x (target <= 2x, aim < 1x)`)
+  if (process.argv.includes('--json')) {
+    console.log(
+      JSON.stringify({
+        train: n,
+        queries: m,
+        features: f,
+        k,
+        ours_median_s: oursMed,
+        sklearn_median_s: skMed,
+        ours_cpu_median_s: median(oursCpu),
+        sklearn_cpu_median_s: median(sk.float64_cpu),
+        agree,
+      }),
+    )
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

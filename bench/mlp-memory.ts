@@ -7,7 +7,9 @@
  * which includes the wasm heap) after training, validating, predicting val and test and
  * serialising the model, and the wasm heap size.
  *
- *   npx node bench/mlp-memory.ts [rows=660000] [epochs=1] [backend=wasm]
+ *   npx node bench/mlp-memory.ts [rows=660000] [epochs=1] [backend=wasm] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import { readFileSync } from 'node:fs'
 import * as tf from '@tensorflow/tfjs'
@@ -17,7 +19,7 @@ import { MlpHyper } from '../models/registry/index.ts'
 import { fitScaler, splitRows } from '../models/split.ts'
 import { makeBenchDataset } from './neural-data.ts'
 
-const [rowsArg, epochsArg, backendArg] = process.argv.slice(2)
+const [rowsArg, epochsArg, backendArg] = process.argv.slice(2).filter((a) => a !== '--json')
 const targetRows = Number(rowsArg) || 660_000
 const epochs = Number(epochsArg) || 1
 const backend = backendArg ?? 'wasm'
@@ -79,3 +81,16 @@ console.log(
   `peak RSS (VmHWM): ${peak.toFixed(0)} MiB = dataset RSS + ${(peak - rssData).toFixed(0)} MiB; ` +
     `${(peak / 4096).toFixed(2)} of the 4 GiB target`,
 )
+if (process.argv.includes('--json')) {
+  console.log(
+    JSON.stringify({
+      rows: data.rows,
+      epochs,
+      backend: info.backend,
+      seconds,
+      data_mib: dataMiB,
+      data_rss_mib: rssData,
+      peak_mib: peak,
+    }),
+  )
+}

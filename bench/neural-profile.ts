@@ -4,7 +4,9 @@
  * (engine bookkeeping, tape, gradient functions, allocation), over `steps` steps of the
  * trainer's own loop (fitModel's step: gather, tensor, minimize with Adam).
  *
- *   npx node bench/neural-profile.ts [model=mlp] [steps=300] [backend=wasm] [seq_len=8]
+ *   npx node bench/neural-profile.ts [model=mlp] [steps=300] [backend=wasm] [seq_len=8] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import * as tf from '@tensorflow/tfjs'
 import { useNeuralBackend } from '../models/neural/backend.ts'
@@ -16,7 +18,7 @@ import { MlpHyper } from '../models/registry/index.ts'
 import { fitScaler, splitRows } from '../models/split.ts'
 import { makeBenchDataset } from './neural-data.ts'
 
-const [modelArg, stepsArg, backendArg, seqArg] = process.argv.slice(2)
+const [modelArg, stepsArg, backendArg, seqArg] = process.argv.slice(2).filter((a) => a !== '--json')
 const modelName = (modelArg ?? 'mlp') as 'mlp' | 'lstm' | 'gru'
 const steps = Number(stepsArg) || 300
 const backendName = backendArg ?? 'wasm'
@@ -108,3 +110,17 @@ for (const [name, e] of rows.slice(0, 25))
   console.log(
     `  ${name.padEnd(24)} ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${(e.calls / steps).toFixed(1).padStart(5)} calls/step  ${((1000 * e.ms) / e.calls).toFixed(1).padStart(7)} us/call`,
   )
+if (process.argv.includes('--json')) {
+  console.log(
+    JSON.stringify({
+      model: modelName,
+      backend: backendName,
+      steps,
+      ms_per_step: total / steps,
+      windows_per_s: (steps * hyper.batch_size) / (total / 1000),
+      kernels_pct: (100 * kernelMs) / total,
+      gather_pct: (100 * gatherMs) / total,
+      kernels: Object.fromEntries(rows.slice(0, 10).map(([name, e]) => [name, e.ms / steps])),
+    }),
+  )
+}

@@ -18,7 +18,9 @@
  * than one thread it runs twice, with OpenMP's default (spinning) waits and with
  * `OMP_WAIT_POLICY=PASSIVE`, and the faster run is the reference.
  *
- *   npx node bench/neural-throughput.ts [models=mlp,lstm] [rounds=3] [mlpRows=40000] [seqRows=12000] [backend=wasm]
+ *   npx node bench/neural-throughput.ts [models=mlp,lstm] [rounds=3] [mlpRows=40000] [seqRows=12000] [backend=wasm] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  */
 import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -139,7 +141,7 @@ function writeTorchInputs(dir: string, name: string, rows: number, seqLen: numbe
 }
 
 async function main(): Promise<void> {
-  const [modelsArg, roundsArg, mlpRowsArg, seqRowsArg, backendArg] = process.argv.slice(2)
+  const [modelsArg, roundsArg, mlpRowsArg, seqRowsArg, backendArg] = process.argv.slice(2).filter((a) => a !== '--json')
   const models = (modelsArg ?? 'mlp,lstm').split(',') as Model[]
   const rounds = Number(roundsArg) || 3
   const mlpRows = Number(mlpRowsArg) || 40_000
@@ -186,17 +188,28 @@ async function main(): Promise<void> {
       }
     }
     console.log('\nmedian windows/s (wall, CPU) and median per-round ratio tfjs fast / torch:')
+    const summary: Record<string, unknown>[] = []
     for (const model of models)
       for (const threads of threadCounts) {
         const fast = results.get(`${model} ${threads} fast`)!
         const torch = results.get(`${model} ${threads} torch`)!
         const base = results.get(`${model} ${threads} base`)!
         const ratio = (k: keyof Rate) => median(fast.map((f, i) => f[k] / torch[i][k])).toFixed(2)
+        summary.push({
+          model,
+          threads,
+          fast: medianRate(fast),
+          torch: medianRate(torch),
+          base: medianRate(base),
+          ratio_wall: Number(ratio('wps')),
+          ratio_cpu: Number(ratio('wpcs')),
+        })
         console.log(
           `  ${model.padEnd(4)} ${threads} thread${threads === 1 ? ' ' : 's'}: fast ${fmt(medianRate(fast))}, ` +
             `torch ${fmt(medianRate(torch))}, base ${fmt(medianRate(base))}; ratio ${ratio('wps')} wall, ${ratio('wpcs')} CPU`,
         )
       }
+    if (process.argv.includes('--json')) console.log(JSON.stringify({ rounds, backend, results: summary }))
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -21,6 +21,7 @@ const { values, positionals } = parseArgs({
     faults: { type: 'string', default: 'all' },
     seed: { type: 'string', default: '1' },
     child: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
   },
 })
 
@@ -88,13 +89,17 @@ if (values.child) {
   const sizes = positionals.length > 0 ? positionals : ['50x1000']
   console.log(`faults ${values.faults}, seed ${values.seed}`)
   const ref = run('10x100')
+  const rows: Row[] = []
   console.log(`reference 10x100: ${ref.wall_s} s wall, ${ref.pj_per_s} peers*jobs/s`)
   for (const size of sizes) {
     const row = run(size)
+    rows.push(row)
     console.log(
       `${size}: ${row.wall_s} s wall (${(row.wall_s / ref.wall_s).toFixed(1)}x the reference), ` +
         `${row.virtual_s} s virtual, ${row.pj_per_s} peers*jobs/s, invariants ${row.ok ? 'held' : 'VIOLATED'}`,
     )
     console.log(`  ${JSON.stringify(row)}`)
   }
+  // --json: one object as the last stdout line (for bench/run.ts)
+  if (values.json) console.log(JSON.stringify({ reference: ref, sizes: rows }))
 }

@@ -3,7 +3,9 @@
  * 145 features) for gbt and knn, each in its own child process.
  *
  *   npx node bench/train-memory.ts [--data DIR] [--models gbt,knn] [--mode realistic]
- *                                  [--gbt-rounds 20] [--windows 582] [--keep]
+ *                                  [--gbt-rounds 20] [--windows 582] [--keep] [--json]
+ *
+ * With `--json` the last stdout line is one JSON object of the figures (for bench/run.ts).
  *
  * References measured in the same run: the peak RSS of loading the dataset alone (child
  * process) and the size of the float32 feature matrix. A trainer that is not available on
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     'gbt-rounds': { type: 'string', default: '20' },
     windows: { type: 'string', default: '582' },
     keep: { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
   },
 })
 
@@ -49,6 +52,7 @@ try {
       `in ${ref.seconds.toFixed(1)} s; float32 matrix ${matrixMiB.toFixed(0)} MiB`,
   )
 
+  const models: Record<string, unknown>[] = []
   const hypers: Record<string, Record<string, unknown>> = {
     gbt: { num_boost_round: Number(values['gbt-rounds']), early_stopping_rounds: 5 },
     knn: { k: 10 },
@@ -71,6 +75,7 @@ try {
       const unavailable = /not implemented|XGBoost|libxgboost|cannot find|Cannot find module|not available/i.test(
         message,
       )
+      models.push({ model, status: unavailable ? 'unavailable' : 'failed', exit: r.status, message })
       console.log(
         `${model}: ${unavailable ? 'UNAVAILABLE' : 'FAILED'} (exit ${r.status}, ${wall.toFixed(0)} s): ${message}`,
       )
@@ -81,6 +86,15 @@ try {
       metrics: { val_macro_f1: number; test_macro_f1: number }
       run: { max_rss_mib: number; load_seconds: number; total_seconds: number }
     }
+    models.push({
+      model,
+      status: 'ok',
+      max_rss_mib: res.run.max_rss_mib,
+      fit_seconds: res.fit_seconds,
+      total_seconds: res.run.total_seconds,
+      wall_seconds: wall,
+      val_macro_f1: res.metrics.val_macro_f1,
+    })
     console.log(
       `${model}: peak RSS ${res.run.max_rss_mib} MiB = ${(res.run.max_rss_mib / ref.maxRssMiB).toFixed(2)}x load alone, ` +
         `${(res.run.max_rss_mib / matrixMiB).toFixed(2)}x the matrix; fit ${res.fit_seconds.toFixed(1)} s, ` +
@@ -88,6 +102,16 @@ try {
         `${res.metrics.test_macro_f1.toFixed(3)}`,
     )
     if (existsSync(out)) rmSync(out, { recursive: true })
+  }
+  if (values.json) {
+    console.log(
+      JSON.stringify({
+        rows: ref.rows,
+        features: ref.features,
+        reference: { ...ref, max_rss_mib: ref.maxRssMiB, matrix_mib: matrixMiB },
+        models,
+      }),
+    )
   }
 } finally {
   if (values.keep) console.log(`kept ${root}`)
