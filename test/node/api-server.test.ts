@@ -299,12 +299,13 @@ describe('ApiServer', () => {
     assert.match(JSON.parse(evil.body).error, /Host "evil\.example:\d+" is not this loopback API/)
   })
 
-  it('unknown paths 404 (/ and /metrics too, for now); wrong methods 405 with Allow', async () => {
-    for (const path of ['/', '/metrics', '/v1', '/v1/jobs/abc/def', '/v2/health']) {
+  it('unknown paths 404 (/metrics too on a server given no metrics); wrong methods 405 with Allow', async () => {
+    for (const path of ['/v1', '/v1/jobs/abc/def', '/v2/health', '/index.html']) {
       const r = await get(path)
       assert.equal(r.status, 404, path)
       assert.match(r.json.error, /no such path/)
     }
+    assert.equal((await get('/metrics')).status, 404)
     const r = await raw(`${base}/v1/jobs`, { method: 'DELETE' })
     assert.equal(r.status, 405)
     assert.equal(r.headers.allow, 'GET')
