@@ -32,7 +32,7 @@ export const API_OPTION = [
 ] as const
 
 /**
- * A small client of the node's loopback HTTP API (CONTRACTS §8).
+ * A small client of the node's loopback HTTP API (docs/FORMATS.md §6).
  *
  * @remarks Errors are the CLI's: a node that does not answer is a `RunError` (exit 1) that
  * says how to start one; a 4xx answer is the caller's bad input (`UsageError`, exit 2)

@@ -138,7 +138,7 @@ async function addDataset(
 
 /** Registers `dataset synth`, `dataset info` and `dataset add`. */
 export function registerDatasetCommands(program: Command): void {
-  const dataset = program.command('dataset').description('make and inspect datasets (CONTRACTS §2)')
+  const dataset = program.command('dataset').description('make and inspect datasets (layout: docs/FORMATS.md §2)')
 
   dataset
     .command('synth')

@@ -28,7 +28,7 @@ interface TrainFlags {
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
-    .description('train one job and write its bundle directory (CONTRACTS §7)')
+    .description('train one job and write its bundle directory (layout: docs/FORMATS.md §5)')
     .addHelpText(
       'after',
       [
