@@ -93,6 +93,9 @@ function renderJobs(jobs) {
   syncOptions($('filter-status'), STATUSES)
   syncOptions($('filter-model'), [...new Set(jobs.map((j) => j.model))].sort())
   syncOptions($('filter-mode'), [...new Set(jobs.map((j) => j.mode))].sort())
+  // a filter whose value left the table (its last job went) falls back to "all"
+  for (const select of document.querySelectorAll('select[data-filter]'))
+    state.filters[select.dataset.filter] = select.value
   const rows = visibleJobs(jobs)
   const t = now()
   const body = $('jobs-table').tBodies[0]
@@ -241,7 +244,10 @@ async function refresh() {
       state.snap = snap
       renderAll()
       if (state.detailId !== null) await refreshDetail()
-      $('live').dataset.error = ''
+      if ($('live').dataset.state === 'error') {
+        if (state.events !== null && state.events.readyState === 1 /* OPEN */) setLive('live', 'live')
+        else setLive('polling', `polling every ${POLL_MS / 1000}s`)
+      }
     } catch (err) {
       setLive('error', `cannot reach this node: ${err.message}`)
     } finally {
