@@ -247,6 +247,8 @@ export function renderDetail(title, body, { job, report, log }, now) {
   )
   const logEl = body.querySelector('pre.log')
   const atEnd = logEl === null || logEl.scrollTop + logEl.clientHeight >= logEl.scrollHeight - 4
+  const specOpen = body.querySelector('details')?.open === true && body.dataset.job === job.id
+  body.dataset.job = job.id
   body.replaceChildren(
     summary(job, now),
     bundlePart(job),
@@ -254,6 +256,7 @@ export function renderDetail(title, body, { job, report, log }, now) {
     metricsPart(job, report),
     logPart(log),
   )
+  if (specOpen) body.querySelector('details').open = true
   const newLog = body.querySelector('pre.log')
   if (newLog !== null && atEnd) newLog.scrollTop = newLog.scrollHeight
 }
