@@ -77,7 +77,7 @@ export const BENCHES: BenchSpec[] = [
     name: 'bundle-fetch',
     file: 'bundle-fetch.ts',
     args: ['--mb', '200', '--runs', '3'],
-    quickArgs: ['--mb', '20', '--runs', '1'],
+    quickArgs: ['--mb', '50', '--runs', '1'],
     rows: (r) => {
       const runs = arr(r.runs)
       const med = (path: string, key: string) => median(runs.filter((x) => x.path === path).map((x) => num(x[key])))
