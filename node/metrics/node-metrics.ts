@@ -79,6 +79,83 @@ export const DEFAULT_NODE_METRICS_INIT: Readonly<Required<NodeMetricsInit>> = {
   runBuckets: DEFAULT_RUN_BUCKETS,
 }
 
+/** A metric without labels that mirrors one number a part keeps. */
+interface ScalarMetric {
+  readonly name: string
+  readonly type: 'counter' | 'gauge'
+  readonly help: string
+  readonly read: (sources: MetricSources, claims: Readonly<ClaimCounts>) => number
+}
+
+const SCALARS: readonly ScalarMetric[] = [
+  {
+    name: 'cis490_lease_lapses_total',
+    type: 'counter',
+    help: 'Leases this node saw lapse (not renewed for lease_s), any owner.',
+    read: (_, claims) => claims.lapses,
+  },
+  {
+    name: 'cis490_sync_sessions_total',
+    type: 'counter',
+    help: 'Automerge sync sessions this node opened to catch up.',
+    read: (s) => s.core()?.replica.syncSessions ?? 0,
+  },
+  {
+    name: 'cis490_sync_messages_refused_total',
+    type: 'counter',
+    help: 'Peer messages dropped: they did not decode or carried something hostile.',
+    read: (s) => s.core()?.dropped ?? 0,
+  },
+  {
+    name: 'cis490_peers_connected',
+    type: 'gauge',
+    help: 'Peers this node has a connection to now.',
+    read: (s) => s.net()?.connected ?? 0,
+  },
+  {
+    name: 'cis490_blocks_fetched_total',
+    type: 'counter',
+    help: 'Blocks fetched from peers over bitswap (hash verified).',
+    read: (s) => s.blocks()?.fetchedBlocks ?? 0,
+  },
+  {
+    name: 'cis490_blocks_fetched_bytes_total',
+    type: 'counter',
+    help: 'Bytes of the blocks fetched from peers.',
+    read: (s) => s.blocks()?.fetchedBytes ?? 0,
+  },
+  {
+    name: 'cis490_blocks_served_total',
+    type: 'counter',
+    help: 'Blocks read from the store to answer peers over bitswap.',
+    read: (s) => s.blocks()?.servedBlocks ?? 0,
+  },
+  {
+    name: 'cis490_blocks_served_bytes_total',
+    type: 'counter',
+    help: 'Bytes of the blocks served to peers.',
+    read: (s) => s.blocks()?.servedBytes ?? 0,
+  },
+  {
+    name: 'cis490_blocks_stored',
+    type: 'gauge',
+    help: 'Blocks in the block store of this node.',
+    read: (s) => s.blocks()?.storedBlocks ?? 0,
+  },
+  {
+    name: 'cis490_blocks_stored_bytes',
+    type: 'gauge',
+    help: 'Bytes of the blocks in the block store of this node.',
+    read: (s) => s.blocks()?.storedBytes ?? 0,
+  },
+  {
+    name: 'cis490_bundles_pinned',
+    type: 'gauge',
+    help: 'Bundle roots pinned in the block store of this node.',
+    read: (s) => s.blocks()?.pinned ?? 0,
+  },
+]
+
 /**
  * One node's Prometheus metrics (`/metrics`), in a registry of its own.
  *
@@ -130,12 +207,6 @@ export class NodeMetrics {
         mirror(this, { outcome: 'lost' }, claims.lost)
       },
     })
-    counterOf(
-      registers,
-      'cis490_lease_lapses_total',
-      'Leases this node saw lapse (not renewed for lease_s), any owner.',
-      () => claims.lapses,
-    )
     new Counter({
       name: 'cis490_sync_messages_total',
       help: 'Peer messages (job table sync, renewals, heartbeats) delivered and sent, by direction and channel.',
@@ -160,66 +231,28 @@ export class NodeMetrics {
         mirror(this, { direction: 'out' }, n?.bytesOut ?? 0)
       },
     })
-    counterOf(
-      registers,
-      'cis490_sync_sessions_total',
-      'Automerge sync sessions this node opened to catch up.',
-      () => src.core()?.replica.syncSessions ?? 0,
-    )
-    counterOf(
-      registers,
-      'cis490_sync_messages_refused_total',
-      'Peer messages dropped: they did not decode or carried something hostile.',
-      () => src.core()?.dropped ?? 0,
-    )
-    gaugeOf(
-      registers,
-      'cis490_peers_connected',
-      'Peers this node has a connection to now.',
-      () => src.net()?.connected ?? 0,
-    )
-    counterOf(
-      registers,
-      'cis490_blocks_fetched_total',
-      'Blocks fetched from peers over bitswap (hash verified).',
-      () => src.blocks()?.fetchedBlocks ?? 0,
-    )
-    counterOf(
-      registers,
-      'cis490_blocks_fetched_bytes_total',
-      'Bytes of the blocks fetched from peers.',
-      () => src.blocks()?.fetchedBytes ?? 0,
-    )
-    counterOf(
-      registers,
-      'cis490_blocks_served_total',
-      'Blocks read from the store to answer peers over bitswap.',
-      () => src.blocks()?.servedBlocks ?? 0,
-    )
-    counterOf(
-      registers,
-      'cis490_blocks_served_bytes_total',
-      'Bytes of the blocks served to peers.',
-      () => src.blocks()?.servedBytes ?? 0,
-    )
-    gaugeOf(
-      registers,
-      'cis490_blocks_stored',
-      'Blocks in the block store of this node.',
-      () => src.blocks()?.storedBlocks ?? 0,
-    )
-    gaugeOf(
-      registers,
-      'cis490_blocks_stored_bytes',
-      'Bytes of the blocks in the block store of this node.',
-      () => src.blocks()?.storedBytes ?? 0,
-    )
-    gaugeOf(
-      registers,
-      'cis490_bundles_pinned',
-      'Bundle roots pinned in the block store of this node.',
-      () => src.blocks()?.pinned ?? 0,
-    )
+    for (const m of SCALARS) {
+      const read = () => m.read(src, claims)
+      if (m.type === 'counter')
+        new Counter({
+          name: m.name,
+          help: m.help,
+          registers,
+          collect() {
+            this.reset()
+            this.inc(read())
+          },
+        })
+      else
+        new Gauge({
+          name: m.name,
+          help: m.help,
+          registers,
+          collect() {
+            this.set(read())
+          },
+        })
+    }
     this.runs = new Counter({
       name: 'cis490_trainer_runs_total',
       help: 'Training runs this node finished, by model and outcome (completed, failed, stopped).',
@@ -268,27 +301,4 @@ export class NodeMetrics {
 function mirror<L extends string>(counter: Counter<L>, labels: Partial<Record<L, string>>, total: number): void {
   counter.remove(labels)
   counter.inc(labels, total)
-}
-
-function counterOf(registers: Registry[], name: string, help: string, total: () => number): void {
-  new Counter({
-    name,
-    help,
-    registers,
-    collect() {
-      this.reset()
-      this.inc(total())
-    },
-  })
-}
-
-function gaugeOf(registers: Registry[], name: string, help: string, value: () => number): void {
-  new Gauge({
-    name,
-    help,
-    registers,
-    collect() {
-      this.set(value())
-    },
-  })
 }
