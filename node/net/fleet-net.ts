@@ -81,6 +81,14 @@ export interface FleetNetEvents {
   'peer:disconnect': CustomEvent<{ peer: string }>
 }
 
+/**
+ * After a failed dial of a discovered peer, its discovery answers are ignored this long.
+ * @remarks mDNS answers of one peer arrive several times per 10 s query round; a peer that
+ * answers but cannot be reached (another swarm key, a one-way partition) is dialled at most
+ * once a round, not on every answer.
+ */
+const DISCOVERY_REDIAL_MS = 10_000
+
 interface InboundLimits {
   messages: TokenBucket
   bytes: TokenBucket
@@ -109,6 +117,8 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
   readonly #inbound = new Map<string, InboundLimits>()
   /** Peers a discovery dial is under way to (mDNS answers arrive several times a query round). */
   readonly #discoveryDials = new Set<string>()
+  /** When a discovery dial of a peer last failed (ms), for {@link DISCOVERY_REDIAL_MS}. */
+  readonly #discoveryFailedAt = new Map<string, number>()
   readonly #counters = {
     gossipIn: 0,
     gossipOut: 0,
@@ -424,7 +434,9 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
     if (node == null || controller == null || !this.#running) return
     const peer = info.id.toString()
     if (peer === this.peerId || this.#penalties.isBanned(peer) || node.getConnections(info.id).length > 0) return
-    if (this.#discoveryDials.has(peer)) return
+    const now = Date.now()
+    if (this.#discoveryDials.has(peer) || now - (this.#discoveryFailedAt.get(peer) ?? -Infinity) < DISCOVERY_REDIAL_MS)
+      return
     this.#discoveryDials.add(peer)
     const dial = async () => {
       // mDNS's own answer events can come before libp2p has stored the addresses they carry.
@@ -432,7 +444,15 @@ export class FleetNet extends TypedEventEmitter<FleetNetEvents> {
       await node.dial(info.id, { signal: controller.signal })
     }
     dial()
-      .catch((err: unknown) => this.#log.debug({ err, peer }, 'dial of a discovered peer failed'))
+      .then(
+        () => this.#discoveryFailedAt.delete(peer),
+        (err: unknown) => {
+          for (const [p, at] of this.#discoveryFailedAt)
+            if (now - at >= DISCOVERY_REDIAL_MS) this.#discoveryFailedAt.delete(p)
+          this.#discoveryFailedAt.set(peer, Date.now())
+          this.#log.debug({ err, peer }, 'dial of a discovered peer failed')
+        },
+      )
       .finally(() => this.#discoveryDials.delete(peer))
   }
 
