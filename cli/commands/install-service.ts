@@ -247,6 +247,16 @@ function checkDataDir(dir: string): boolean {
   return false
 }
 
+/** Whether the mode bits of `st` grant `who` every permission in `bits` (4 read, 2 write, 1 search). */
+function allows(
+  st: { uid: number; gid: number; mode: number },
+  who: { uid: number; gid: number },
+  bits: number,
+): boolean {
+  const shift = st.uid === who.uid ? 6 : st.gid === who.gid ? 3 : 0
+  return ((st.mode >> shift) & bits) === bits
+}
+
 function nodeBinary(platform: Platform): string {
   const bundled = join(PACKAGE_ROOT, 'node_modules', 'node', 'bin', platform === 'windows' ? 'node.exe' : 'node')
   if (existsSync(bundled)) return bundled
@@ -323,6 +333,19 @@ export function registerInstallServiceCommand(program: Command): void {
         )
       requireInputFile('--swarm-key', swarmKey, "the fleet's swarm key")
       if (opts.unitDir !== undefined) requireInputDir('--unit-dir', opts.unitDir, 'the directory to write the unit in')
+      if (platform === 'linux' && userInfo().uid === 0 && who.uid !== 0) {
+        if (opts.user === true)
+          throw new UsageError(`--user: run it without sudo: a user unit belongs to the user who runs it (${who.name})`)
+        // Root checks as root; the service runs as the user, who must be able to use these.
+        if (!allows(statSync(swarmKey), who, 0o4))
+          throw new UsageError(
+            `--swarm-key ${swarmKey}: ${who.name} cannot read it (the node runs as ${who.name}); chown it`,
+          )
+        if (dataDirExists && !allows(statSync(dataDir), who, 0o3))
+          throw new UsageError(
+            `--data-dir ${dataDir}: ${who.name} cannot write in it (the node runs as ${who.name}); chown it`,
+          )
+      }
       const env = Object.fromEntries(
         Object.entries(process.env).filter(
           (e): e is [string, string] => FORWARDED_ENV.test(e[0]) && e[1] !== undefined,

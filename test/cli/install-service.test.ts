@@ -215,14 +215,30 @@ describe('install-service', () => {
     assert.deepEqual(unit.get('Install')?.get('WantedBy'), ['default.target'])
   })
 
-  it('under sudo, a system unit runs as the user who ran sudo', { skip: userInfo().uid !== 0 && 'needs root' }, () => {
-    const nobody = readFileSync('/etc/passwd', 'utf8').includes('\nnobody:')
-    assert.ok(nobody, 'Debian has the user nobody')
-    const r = cli(['install-service', '--print', '--platform', 'linux', '--data-dir', tmp, '--swarm-key', key], {
-      SUDO_USER: 'nobody',
-    })
+  it('under sudo, a system unit runs as the user who ran sudo, who must be able to use its files', {
+    skip: userInfo().uid !== 0 && 'needs root (sudo)',
+  }, () => {
+    assert.ok(readFileSync('/etc/passwd', 'utf8').includes('\nnobody:'), 'Debian has the user nobody')
+    const sudo = { SUDO_USER: 'nobody' }
+    const shared = join(tmp, 'shared.key')
+    writeFileSync(shared, generateSwarmKey(), { mode: 0o644 })
+    const dataDir = join(tmp, 'nobody-data')
+    const args = ['install-service', '--print', '--platform', 'linux', '--data-dir', dataDir]
+    const r = cli([...args, '--swarm-key', shared], sudo)
     assert.equal(r.code, 0, r.stderr)
     assert.deepEqual(unitSettings(r.stdout).get('Service')?.get('User'), ['nobody'])
+    const unreadable = cli([...args, '--swarm-key', key], sudo)
+    assert.equal(unreadable.code, 2)
+    assert.match(unreadable.stderr, /--swarm-key .*: nobody cannot read it/)
+    const rootsDir = cli(
+      ['install-service', '--print', '--platform', 'linux', '--data-dir', tmp, '--swarm-key', shared],
+      sudo,
+    )
+    assert.equal(rootsDir.code, 2)
+    assert.match(rootsDir.stderr, /--data-dir .*: nobody cannot write in it/)
+    const user = cli([...args, '--user', '--swarm-key', shared], sudo)
+    assert.equal(user.code, 2)
+    assert.match(user.stderr, /--user: run it without sudo/)
   })
 
   it('--unit-dir writes the unit (named after the data dir, as systemd-escape does) without enabling it; systemd-analyze verify accepts it', (t) => {
