@@ -12,7 +12,7 @@ const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
  */
 export function runCliAsync(
   args: readonly string[],
-  timeoutMs = 60_000,
+  timeoutMs = 120_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
     const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -99,6 +99,25 @@ export function logEntries(node: TestNode, msg: string, job?: string): Record<st
     try {
       const entry = JSON.parse(line) as Record<string, unknown>
       if (entry.msg === msg && (job === undefined || entry.job === job.slice(0, 12))) out.push(entry)
+    } catch {}
+  }
+  return out
+}
+
+/** Every JSON line of a node's `DATA_DIR/node.log` (all its incarnations) whose `msg` is `msg`. */
+export function nodeLogEntries(dataDir: string, msg: string): Record<string, unknown>[] {
+  let text: string
+  try {
+    text = readFileSync(join(dataDir, 'node.log'), 'utf8')
+  } catch {
+    return []
+  }
+  const out: Record<string, unknown>[] = []
+  for (const line of text.split('\n')) {
+    if (!line.includes(msg)) continue
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      if (entry.msg === msg) out.push(entry)
     } catch {}
   }
   return out
