@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -239,6 +249,46 @@ describe('install-service', () => {
     const user = cli([...args, '--user', '--swarm-key', shared], sudo)
     assert.equal(user.code, 2)
     assert.match(user.stderr, /--user: run it without sudo/)
+  })
+
+  it('as a user without root, a system unit is refused (exit 2) with what to do instead', {
+    skip: userInfo().uid !== 0 && 'needs root to run a child as nobody',
+  }, (t) => {
+    const open = mkdtempSync(join(tmpdir(), 'cis490-install-service-nobody-'))
+    try {
+      chmodSync(open, 0o755)
+      const shared = join(open, 'k.key')
+      writeFileSync(shared, generateSwarmKey(), { mode: 0o644 })
+      const asNobody = (args: string[]) =>
+        spawnSync(process.execPath, [BIN, ...args], {
+          uid: 65534,
+          gid: 65534,
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH ?? '' },
+          timeout: 60_000,
+        })
+      if (asNobody(['--version']).status !== 0) {
+        t.diagnostic(`nobody cannot run this checkout (${ROOT} not readable by others): only root's paths were checked`)
+        return
+      }
+      const r = asNobody([
+        'install-service',
+        '--platform',
+        'linux',
+        '--data-dir',
+        join(open, 'data'),
+        '--swarm-key',
+        shared,
+      ])
+      assert.equal(r.status, 2, r.stderr)
+      assert.match(
+        r.stderr,
+        /^error: writing \/etc\/systemd\/system\/cis490-node-.*\.service needs root: run this with sudo .* or pass --user .* or --print/,
+      )
+      assert.equal(existsSync(join(open, 'data')), false, 'nothing was created')
+    } finally {
+      rmSync(open, { recursive: true, force: true })
+    }
   })
 
   it('--unit-dir writes the unit (named after the data dir, as systemd-escape does) without enabling it; systemd-analyze verify accepts it', (t) => {
