@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -7,10 +7,12 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import pino from 'pino'
 import type { JobDetailJson, JobJson } from '../../node/api/index.ts'
+import { BlockFetchError } from '../../node/blocks/index.ts'
 import type { RunRequest } from '../../node/peer/index.ts'
 import type { RunOutcome } from '../../node/scheduler/index.ts'
 import { ProcessTrainer } from '../../node/worker/process-trainer.ts'
 import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
+import { serveForgedBlocks } from '../helpers/hostile-bitswap.ts'
 import { NodeFleet, type TestNode, tableKey } from '../helpers/node-fleet.ts'
 import {
   closeTrainingFleet,
@@ -21,9 +23,10 @@ import {
   trainerPid,
   waitGone,
 } from '../helpers/trainer-processes.ts'
-import { waitFor } from './blocks-fixture.ts'
+import { BlockPeers, readTree, swarmKey, waitFor, writeTree } from './blocks-fixture.ts'
 
 const ORPHAN_CHILD = fileURLToPath(new URL('../helpers/orphan-trainer-child.ts', import.meta.url))
+const PROVIDER_CHILD = fileURLToPath(new URL('../helpers/block-provider-child.ts', import.meta.url))
 
 /**
  * The fleet's lease: NodeFleet writes `lease_s = 6`, raised here so that a node starved by a
@@ -32,6 +35,8 @@ const ORPHAN_CHILD = fileURLToPath(new URL('../helpers/orphan-trainer-child.ts',
 const LEASE_S = 12
 const LEASE_MS = LEASE_S * 1000
 const RENEW_MS = LEASE_MS / 3
+/** How long a node may take to start on a box other agents load to 20 (seen: over 60 s). */
+const START_MS = 180_000
 /** ProcessTrainer's grace between SIGTERM and SIGKILL (the node keeps the default). */
 const GRACE_MS = 10_000
 
@@ -148,6 +153,113 @@ describe('ProcessTrainer: orphans of a crashed node and trainers that ignore SIG
   })
 })
 
+// What test/node/blocks.test.ts leaves out: forged blocks arriving before honest ones from a
+// peer that answers every want, and a provider that vanishes without a goodbye (SIGKILLed
+// in its own process), each with real libp2p hosts in one private network.
+describe('BlockService: forged blocks and a provider killed mid-fetch', { timeout: 120_000 }, () => {
+  const peers = new BlockPeers()
+  const key = swarmKey()
+  const children: ChildProcess[] = []
+  after(async () => {
+    for (const c of children) c.kill('SIGKILL')
+    await peers.close()
+  })
+
+  it('forged blocks from a peer (wrong bytes, an identity-hash digest) are refused; the DAG comes from the honest peer', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown) => unhandled.push(err)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const honest = await peers.start(key)
+      const hostile = await peers.start(key)
+      await hostile.blocks.stop() // its host speaks bitswap through the forger only
+      const forger = await serveForgedBlocks(hostile.net.libp2p)
+      const src = await peers.tempDir()
+      await writeTree(src, { 'model.bin': 3 * 1024 * 1024, 'bundle.json': new TextEncoder().encode('{"forged":0}') })
+      const { cid, blocks } = await honest.blocks.importDirectory(src)
+      const fetcher = await peers.start(key, { bootstrap: hostile.net.addresses(), init: { wantRetryMs: 1000 } })
+      await waitFor('the fetcher and the forger connected', () =>
+        fetcher.net.connectedPeers().includes(hostile.net.peerId),
+      )
+      let done = 0
+      const fetching = fetcher.blocks.fetch(cid, { timeoutMs: 30_000, onProgress: (n) => (done = n) })
+      // The forger answers the root's want first, and nothing else is connected yet.
+      await waitFor('forged answers to the first want', () => forger.forged() >= 2, 10_000)
+      await new Promise((r) => setTimeout(r, 500))
+      assert.equal(done, 0, 'no forged block counted as the root')
+      await fetcher.net.libp2p.dial(honest.net.libp2p.getMultiaddrs()[0])
+      await fetching
+      assert.ok(forger.forged() >= 2)
+      assert.equal(fetcher.blocks.stats().fetchedBlocks, blocks)
+      const out = join(await peers.tempDir(), 'out')
+      await fetcher.blocks.exportDirectory(cid, out)
+      assert.deepEqual(await readTree(out), await readTree(src), 'the fetched files are the honest bytes')
+      await new Promise((r) => setTimeout(r, 200))
+      assert.deepEqual(unhandled, [], 'garbage from a peer raised nothing unhandled')
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+
+  it('a fetch whose only provider is SIGKILLed mid-fetch fails within its timeout, naming the CID, what is missing and that no peer is left', async () => {
+    const dir = await peers.tempDir()
+    const child = spawn(
+      process.execPath,
+      [PROVIDER_CHILD, dir, Buffer.from(key).toString('hex'), String(32 * 1024 * 1024)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    children.push(child)
+    const provider = await new Promise<{ address: string; cid: string; blocks: number }>((done, fail) => {
+      let out = ''
+      let err = ''
+      child.stderr?.setEncoding('utf8').on('data', (c: string) => (err += c))
+      child.stdout?.setEncoding('utf8').on('data', (c: string) => {
+        out += c
+        if (out.includes('\n')) done(JSON.parse(out))
+      })
+      child.once('exit', (code) => fail(new Error(`the provider exited with ${code}: ${err}`)))
+    })
+    const exited = new Promise((r) => child.once('exit', r))
+    const fetcher = await peers.start(key, { bootstrap: [provider.address], init: { wantWindow: 1 } })
+    const providerId = provider.address.split('/p2p/')[1]
+    await waitFor('connected to the provider', () => fetcher.net.connectedPeers().includes(providerId))
+    const timeoutMs = 6000
+    let killedAt = 0
+    const started = Date.now()
+    await assert.rejects(
+      fetcher.blocks.fetch(provider.cid, {
+        timeoutMs,
+        onProgress: (n) => {
+          if (n >= 4 && killedAt === 0) {
+            killedAt = Date.now()
+            child.kill('SIGKILL')
+          }
+        },
+      }),
+      (err: Error) => {
+        assert.ok(err instanceof BlockFetchError, String(err))
+        assert.equal(err.cid, provider.cid)
+        assert.ok(err.missing.length > 0)
+        assert.match(
+          err.message,
+          new RegExp(`^fetch ${provider.cid}: timed out after ${timeoutMs} ms with \\d+ blocks`),
+        )
+        assert.match(err.message, /never arrived/)
+        assert.match(err.message, /connected peers: 0$/)
+        return true
+      },
+    )
+    const elapsed = Date.now() - started
+    assert.ok(killedAt > 0, 'the provider was killed mid-fetch')
+    await exited
+    assert.ok(elapsed >= timeoutMs - 50 && elapsed < timeoutMs + 3000, `failed after ${elapsed} ms`)
+    assert.ok(fetcher.blocks.stats().fetchedBlocks < provider.blocks)
+    assert.deepEqual(fetcher.net.connectedPeers(), [])
+  })
+})
+
 // Three real nodes (child processes on loopback, mDNS off) that all hold the dataset and
 // train in child processes of their own. Independent scenarios run at once: F and C on a,
 // K then T on b and c.
@@ -208,6 +320,7 @@ describe('real nodes when trainers fail, are cancelled or lose their node', {
     await makeSyntheticDataset(join(fleet.files.dir, 'data'), { episodes: 60, windows: 20 })
     a = await fleet.start('a', {
       args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
+      timeoutMs: START_MS,
     })
     // o's fleet config names the dataset relative to a directory without it: o trains
     // nothing, is never killed, and is the "other peer" operator commands go through.
@@ -216,9 +329,9 @@ describe('real nodes when trainers fail, are cancelled or lose their node', {
     writeFileSync(join(elsewhere, 'fleet.toml'), readFileSync(fleet.files.fleetOnly))
     // All three bootstrap to a; starting them at once saves a loaded box a good 15 s.
     const [b, c, started] = await Promise.all([
-      fleet.start('b'),
-      fleet.start('c'),
-      fleet.start('o', { args: ['--manifest', join(elsewhere, 'fleet.toml')] }),
+      fleet.start('b', { timeoutMs: START_MS }),
+      fleet.start('c', { timeoutMs: START_MS }),
+      fleet.start('o', { args: ['--manifest', join(elsewhere, 'fleet.toml')], timeoutMs: START_MS }),
     ])
     o = started
     await fleet.until('b, c and o hold the three jobs', async () => {
@@ -312,7 +425,7 @@ describe('real nodes when trainers fail, are cancelled or lose their node', {
       t.diagnostic(
         `taken over after ${takeover} ms; the orphan trainer was ${orphanLived ? 'still' : 'no longer'} running before the restart`,
       )
-      const restarted = await fleet.start(victim.name)
+      const restarted = await fleet.start(victim.name, { timeoutMs: START_MS })
       assert.equal(isAlive(pid), false, `no orphan trainer (pid ${pid}) runs after the restart`)
       assert.equal(trainerPid(restarted.dataDir, k.id), null, 'the dead run left no pid file behind')
       await fleet.until(
@@ -399,7 +512,7 @@ describe('real nodes when trainers fail, are cancelled or lose their node', {
     const r = await runCliAsync(['cancel', tj.id.slice(0, 12), '--key', fleet.files.operatorKey, '--api', a.api])
     assert.equal(r.code, 0, r.stderr)
     await waitGone(second, GRACE_MS + 3000)
-    await fleet.start(owner.name)
+    await fleet.start(owner.name, { timeoutMs: START_MS })
     await fleet.until(
       'every peer agrees: F failed, C cancelled, K completed, T cancelled',
       async () => {
