@@ -10,6 +10,10 @@ const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
 /** Every node serves its API on its own namespace's loopback, so they can all use the default port. */
 export const API = '127.0.0.1:7420'
 const P2P_PORT = 4490
+/** `node -e` script: GET argv[1], print the body, exit 1 on a non-2xx answer or no answer. */
+const GET_SCRIPT = `fetch(process.argv[1], { signal: AbortSignal.timeout(10000) })
+  .then(async (r) => { process.stdout.write(await r.text()); if (!r.ok) { process.stderr.write('HTTP ' + r.status); process.exitCode = 1 } })
+  .catch((e) => { process.stderr.write(String(e)); process.exitCode = 1 })`
 
 /** One `cis490-node start` inside a host's namespace. */
 export interface NsNode {
@@ -213,14 +217,17 @@ export class NetnsFleet {
     return JSON.parse(r.stdout) as T
   }
 
-  /** GET a path of the host's API from inside its namespace (curl: cheaper than a CLI for polling). */
+  /**
+   * GET a path of the host's API from inside its namespace, by a bare `node -e` fetch
+   * (cheaper than a CLI for polling, and no curl needed on the machine).
+   */
   async api<T>(host: string, path: string): Promise<T> {
     const r = await run(
       'ip',
-      ['netns', 'exec', this.lan.host(host).ns, 'curl', '-sS', '-f', '-m', '10', `http://${API}${path}`],
-      15_000,
+      ['netns', 'exec', this.lan.host(host).ns, process.execPath, '-e', GET_SCRIPT, `http://${API}${path}`],
+      20_000,
     )
-    if (r.code !== 0) throw new Error(`${host} GET ${path}: curl exited ${r.code}: ${r.stderr.trim()}`)
+    if (r.code !== 0) throw new Error(`${host} GET ${path}: exited ${r.code}: ${r.stderr.trim()}`)
     return JSON.parse(r.stdout) as T
   }
 
