@@ -127,6 +127,33 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
     }
     return parts.join('\n')
   }
+  /**
+   * Waits until the store's bundles/index.jsonl lists every completed job's bundle and checks
+   * each is pinned; returns the index as sorted `job:cid` lines.
+   */
+  const storeHolds = async (rows: readonly JobRow[]) => {
+    const index = join(fleet.dir, 'store', 'bundles', 'index.jsonl')
+    const wanted = rows.filter((j) => j.status === 'completed').map((j) => `${j.id}:${j.bundle}`)
+    let listed: string[] = []
+    await fleet.until(
+      `the store lists all ${wanted.length} bundles`,
+      () => {
+        listed = existsSync(index)
+          ? readFileSync(index, 'utf8')
+              .split('\n')
+              .filter(Boolean)
+              .map((l) => JSON.parse(l) as { job: string; cid: string })
+              .map((e) => `${e.job}:${e.cid}`)
+              .sort()
+          : []
+        return wanted.every((w) => listed.includes(w))
+      },
+      120_000,
+    )
+    const pins = readFileSync(join(fleet.dir, 'store', 'blocks', 'pins.json'), 'utf8')
+    for (const w of wanted) assert.ok(pins.includes(w.split(':')[1]), `${w} pinned on the store`)
+    return listed
+  }
   const idOf = (rows: JobRow[], pred: (j: JobRow) => boolean, what: string) => {
     const found = rows.filter(pred)
     assert.equal(found.length, 1, `one job is ${what}`)
@@ -230,28 +257,8 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
       )
       assert.match(j.bundle ?? '', /^bafy/)
     }
-    // The store peer fetched and pinned every bundle.
-    const index = join(fleet.dir, 'store', 'bundles', 'index.jsonl')
-    const wanted = rows.map((j) => `${j.id}:${j.bundle}`).sort()
-    let listed: string[] = []
-    await fleet.until(
-      'every bundle in the store index',
-      () => {
-        listed = existsSync(index)
-          ? readFileSync(index, 'utf8')
-              .split('\n')
-              .filter(Boolean)
-              .map((l) => JSON.parse(l) as { job: string; cid: string })
-              .map((e) => `${e.job}:${e.cid}`)
-              .sort()
-          : []
-        return listed.length >= wanted.length
-      },
-      120_000,
-    )
-    assert.deepEqual(listed, wanted)
-    const pins = readFileSync(join(fleet.dir, 'store', 'blocks', 'pins.json'), 'utf8')
-    for (const j of rows) assert.ok(pins.includes(j.bundle as string), `${j.bundle} pinned on the store`)
+    // The store peer fetched and pinned every bundle, and listed each once.
+    assert.deepEqual(await storeHolds(rows), rows.map((j) => `${j.id}:${j.bundle}`).sort())
     // `cis490-node jobs --json`, run in every namespace, prints one table.
     await converged(HOSTS, 'every API shows one table', 60_000)
     const tables = await Promise.all(HOSTS.map((h) => fleet.cliJson<JobRow[]>(h, ['jobs'])))
@@ -384,6 +391,8 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
     ready = false
     await partition('cut', 1)
     await partition('ingress', 2)
+    // The store holds every result, the crash's and the partitions' included.
+    await storeHolds(await jobsOf('store'))
     ready = true
   })
 

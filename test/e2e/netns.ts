@@ -64,9 +64,6 @@ function killAndDelete(ns: string): void {
  * CAP_NET_ADMIN, `ip` present, veth and bridge links allowed).
  */
 export function netnsUnavailable(): string | null {
-  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    return `not root (uid ${process.getuid()}): creating network namespaces needs root or CAP_NET_ADMIN`
-  }
   const probe = `${E2E_PREFIX}-${process.pid}-probe`
   try {
     ip(['netns', 'add', probe])
@@ -74,7 +71,8 @@ export function netnsUnavailable(): string | null {
     ip(['-n', probe, 'link', 'add', 'b0', 'type', 'bridge'])
     return null
   } catch (err) {
-    return (err as Error).message
+    const uid = typeof process.getuid === 'function' ? process.getuid() : -1
+    return `${(err as Error).message} (uid ${uid}: network namespaces need root or CAP_NET_ADMIN, and iproute2)`
   } finally {
     killAndDelete(probe)
   }
