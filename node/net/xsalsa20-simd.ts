@@ -279,7 +279,9 @@ export class XSalsa20Stream {
 
   /** Returns `input` XORed with the next `input.byteLength` bytes of the keystream. */
   update(input: Uint8Array): Uint8Array {
-    const out = new Uint8Array(input.byteLength)
+    // every byte is written below, so no zero fill; a plain Uint8Array over its own ArrayBuffer
+    // (no pool slab shared with others, and slice() copies as callers expect of a Uint8Array)
+    const out = new Uint8Array(Buffer.allocUnsafeSlow(input.byteLength).buffer, 0, input.byteLength)
     const n = input.byteLength
     let i = 0
     const rest = this.#rest
