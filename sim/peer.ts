@@ -147,9 +147,14 @@ export class SimPeer implements CheckedPeer {
     return this.core.table
   }
 
-  /** The peer's document. */
+  /** The peer's document (a view built when asked: see `Replica.doc`). */
   get doc(): JobTable {
     return this.core.doc
+  }
+
+  /** The heads of the peer's document. */
+  heads(): readonly string[] {
+    return this.core.replica.heads()
   }
 
   get capability(): HostCapability {

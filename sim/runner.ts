@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import * as Automerge from '@automerge/automerge'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { keySigner, type Signer, type TrustConfig } from '../crdt/index.ts'
 import { encodeMessage } from '../node/index.ts'
@@ -390,7 +389,7 @@ class Simulation implements FaultTarget {
   }
 
   private headsEqual(): boolean {
-    const key = (p: SimPeer) => Automerge.getHeads(p.doc).slice().sort().join()
+    const key = (p: SimPeer) => p.heads().slice().sort().join()
     const first = key(this.nodes[0])
     return this.nodes.every((p) => key(p) === first)
   }
@@ -470,7 +469,7 @@ class Simulation implements FaultTarget {
       max_attempt_seen: stats.maxAttemptSeen,
       converged,
       invariant_violations: this.checker.violations,
-      doc_bytes: Automerge.save(this.nodes[0].doc).length,
+      doc_bytes: this.nodes[0].core.replica.save().length,
       messages_sent: this.network.stats.sent,
       messages_dropped: this.network.stats.dropped,
     }

@@ -46,7 +46,16 @@ export type PeerMessage =
       readonly heads: readonly string[]
       readonly records?: readonly Uint8Array[]
     }
-  | { readonly type: 'want'; readonly hashes: readonly string[]; readonly have: readonly string[] }
+  | {
+      readonly type: 'want'
+      readonly hashes: readonly string[]
+      readonly have: readonly string[]
+      /**
+       * How many changes the asker holds: a lower bound of the gap lets the answerer skip
+       * computing a reply it would not send (Automerge rebuilds every change it returns).
+       */
+      readonly count?: number
+    }
   | { readonly type: 'heads'; readonly heads: readonly string[] }
   | { readonly type: 'renew'; readonly leases: readonly RenewedLease[]; readonly heads: readonly string[] }
   | { readonly type: 'sync'; readonly data: Uint8Array }
@@ -88,7 +97,9 @@ export function encodeMessage(msg: PeerMessage): Uint8Array {
           : [VERSION, 0, msg.changes, msg.heads, msg.records],
       )
     case 'want':
-      return encode([VERSION, 1, msg.hashes, msg.have])
+      return encode(
+        msg.count === undefined ? [VERSION, 1, msg.hashes, msg.have] : [VERSION, 1, msg.hashes, msg.have, msg.count],
+      )
     case 'heads':
       return encode([VERSION, 2, msg.heads])
     case 'renew':
@@ -167,7 +178,9 @@ function fields(msg: unknown[]): PeerMessage | null {
     case 1: {
       const hashes = hashList(msg[2])
       const have = hashList(msg[3])
-      return msg.length !== 4 || hashes === null || have === null ? null : { type: 'want', hashes, have }
+      if ((msg.length !== 4 && msg.length !== 5) || hashes === null || have === null) return null
+      if (msg.length === 4) return { type: 'want', hashes, have }
+      return isCount(msg[4], 0) ? { type: 'want', hashes, have, count: msg[4] } : null
     }
     case 2: {
       const heads = hashList(msg[2])

@@ -1,5 +1,12 @@
 import * as Automerge from '@automerge/automerge'
-import { appendRecords, checkChange, createJobTable, type JobTable } from '../../crdt/index.ts'
+import {
+  checkChange,
+  createJobTable,
+  type JobTable,
+  LOG_OBJECT_ID,
+  MAX_CHANGE_BYTES,
+  MAX_CHANGE_OPS,
+} from '../../crdt/index.ts'
 import type { PeerMessage } from './messages.ts'
 
 /** How a replica paces its work; every value in ms of the peer's clock unless said otherwise. */
@@ -66,6 +73,13 @@ function insertedRecords(patches: readonly Automerge.Patch[], into: unknown[]): 
   }
 }
 
+/** The Automerge document itself, under the JS view (what `Automerge.getBackend` returns). */
+type Backend = ReturnType<typeof Automerge.getBackend>
+
+// What one change of a write may carry (as `appendRecords` cuts them: room for the framing).
+const CHUNK_BYTES = MAX_CHANGE_BYTES / 2
+const CHUNK_RECORDS = MAX_CHANGE_OPS / 2
+
 /** Bounds of the per-peer maps, whatever the senders do. */
 const MAX_TRACKED_PEERS = 1024
 const MAX_WANTS = 10_000
@@ -84,12 +98,25 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024
  * passes the `ChangeGuard` before Automerge sees it: the log is append-only in fact, so a
  * peer never forgets a verified record it held. Every input path is total: a message
  * Automerge cannot use is dropped and counted, and the next good one still works.
+ *
+ * The replica works on the Automerge backend directly and never keeps a materialized JS
+ * view of the document up to date: updating one copies every inserted record into a new
+ * JS object on every merge and write (twice, with the patches), which cost a quarter of a
+ * 50-peer simulation with its garbage collection. The records a merge adds are read from
+ * patches only when they were not learnt on arrival; `doc` builds a view when asked.
  */
 export class Replica {
-  doc: JobTable
   readonly stats: ReplicaStats = emptyReplicaStats()
   private readonly host: ReplicaHost
   private readonly init: ReplicaInit
+  private readonly am: Backend
+  /**
+   * The JS document over `am`, used only to call Automerge's sync functions: it shows the
+   * document as loaded and goes stale at the first merge or write (see `doc`).
+   */
+  private js: JobTable
+  private stale = false
+  private view: { heads: string; doc: JobTable } | undefined
   private chunks: Uint8Array[] = []
   private bytes = 0
   private senders = new Set<string>()
@@ -137,11 +164,30 @@ export class Replica {
     }
     // What was just loaded is durable already: the next incremental save starts after it.
     Automerge.saveIncremental(doc)
-    this.doc = doc
+    this.js = doc
+    this.am = Automerge.getBackend(doc)
+    this.am.updateDiffCursor()
+  }
+
+  /**
+   * The document as an Automerge JS document, read-only (for reports, tests and the
+   * simulator's checker): the one loaded, or else one built from the backend when asked.
+   */
+  get doc(): JobTable {
+    if (!this.stale) return this.js
+    const heads = this.heads().join()
+    // saveSince: save() would mark everything persisted (the next saveIncremental would skip it).
+    if (this.view?.heads !== heads) this.view = { heads, doc: Automerge.load(this.am.saveSince([])) }
+    return this.view.doc
   }
 
   heads(): string[] {
-    return Automerge.getHeads(this.doc)
+    return this.am.getHeads()
+  }
+
+  /** Changes in the document (applied ones; not those waiting for a dependency). */
+  private changeCount(): number {
+    return this.am.stats().numChanges
   }
 
   /** When the next merge is due (ms), Infinity when nothing waits. */
@@ -199,7 +245,7 @@ export class Replica {
         this.noteHeads(from, msg.heads, now)
         break
       case 'want': {
-        const changes = this.changesFor(msg.hashes, msg.have)
+        const changes = this.changesFor(msg.hashes, msg.have, msg.count)
         if (changes.length > 0) this.host.send(from, { type: 'changes', changes, heads: this.heads() })
         return
       }
@@ -213,7 +259,10 @@ export class Replica {
           return
         }
         for (const c of changes) {
-          const verdict = checkChange(c)
+          // Automerge's sync protocol may send several changes as one entry, their chunks
+          // back to back: each chunk is judged on its own.
+          const parts = splitChunks(c)
+          const verdict = parts === null ? { ok: false as const, reason: 'malformed chunks' } : checkEvery(parts)
           if (!verdict.ok) {
             this.stats.refusedChanges++
             this.host.misbehaved(from, `refused change in sync message: ${verdict.reason}`)
@@ -253,7 +302,7 @@ export class Replica {
 
   private missingFrom(heads: readonly string[]): string[] {
     try {
-      return Automerge.getMissingDeps(this.doc, heads as string[])
+      return this.am.getMissingDeps(heads as string[])
     } catch {
       this.stats.badInputs++
       return []
@@ -269,13 +318,18 @@ export class Replica {
    * What to send a peer that asks for `wanted` and has `have`: every change since the
    * heads of `have` this peer knows (the gap behind the wanted changes, in one reply instead
    * of one round trip per change), or only the wanted ones when that would be too much.
+   * @param count - how many changes the asker holds, when it said: a gap known to be too
+   * large is not computed (Automerge rebuilds every change it returns, a large cost in a
+   * large document; most such gaps were computed only to be dropped)
    */
-  private changesFor(wanted: readonly string[], have: readonly string[]): Uint8Array[] {
+  private changesFor(wanted: readonly string[], have: readonly string[], count?: number): Uint8Array[] {
     try {
-      const backend = Automerge.getBackend(this.doc)
-      const known = have.filter((h) => backend.getChangeByHash(h) !== null)
+      const backend = this.am
+      const tooFar = count !== undefined && this.changeCount() - count > this.init.maxWantReply
+      // Which of the asker's heads this document holds (getChangeByHash would rebuild each change).
+      const known = tooFar ? [] : have.filter((h) => backend.getChangeMetaByHash(h) !== null)
       if (known.length > 0) {
-        const since = Automerge.getChangesSince(this.doc, known)
+        const since = backend.getChanges(known)
         if (since.length <= this.init.maxWantReply) return since
       }
       const out: Uint8Array[] = []
@@ -296,6 +350,7 @@ export class Replica {
    */
   merge(now: number): void {
     this.mergeDue = Number.POSITIVE_INFINITY
+    let loaded = true
     if (this.chunks.length > 0) {
       const all = concat(this.chunks)
       this.stats.chunksMerged += this.chunks.length
@@ -303,21 +358,27 @@ export class Replica {
       this.bytes = 0
       const inserted: unknown[] = []
       try {
-        this.doc = Automerge.loadIncremental(this.doc, all, {
-          patchCallback: (patches) => insertedRecords(patches, inserted),
-        })
+        this.am.loadIncremental(all)
+      } catch {
+        this.stats.badInputs++
+        loaded = false
+      }
+      try {
+        // Records pushed with their changes were learnt on arrival; only changes that came
+        // without them (answers to wants, sync sessions) teach something new.
+        if (this.recordless) insertedRecords(this.am.diffIncremental(), inserted)
+        else this.am.updateDiffCursor()
       } catch {
         this.stats.badInputs++
       }
+      this.stale = true
       this.stats.merges++
       this.unsaved = true
-      // Records pushed with their changes were learnt on arrival; only changes that came
-      // without them (answers to wants, sync sessions) teach something new.
-      if (inserted.length > 0 && this.recordless) this.host.learn(inserted)
+      if (inserted.length > 0) this.host.learn(inserted)
     }
     const sync = this.syncInbox
     this.syncInbox = []
-    for (const m of sync) this.onSync(m.from, m.data)
+    for (const m of sync) this.onSync(m.from, m.data, loaded)
     const senders = this.senders
     this.senders = new Set()
     const waiting = this.askForMissing(now, senders)
@@ -383,7 +444,7 @@ export class Replica {
       return true
     }
     this.stats.wantsSent++
-    this.host.send(from, { type: 'want', hashes: ask.slice(0, 1024), have: this.heads() })
+    this.host.send(from, { type: 'want', hashes: ask.slice(0, 1024), have: this.heads(), count: this.changeCount() })
     return true
   }
 
@@ -436,7 +497,7 @@ export class Replica {
     let state =
       prev === undefined ? Automerge.initSyncState() : Automerge.decodeSyncState(Automerge.encodeSyncState(prev))
     let msg: Uint8Array | null
-    ;[state, msg] = Automerge.generateSyncMessage(this.doc, state)
+    ;[state, msg] = Automerge.generateSyncMessage(this.js, state)
     this.track(this.syncStates, other, state)
     this.track(this.syncBudget, other, this.init.syncSessionMessages - 1)
     this.stats.syncSessions++
@@ -457,7 +518,8 @@ export class Replica {
     if (prev !== undefined) this.syncStates.set(other, Automerge.decodeSyncState(Automerge.encodeSyncState(prev)))
   }
 
-  private onSync(from: string, data: Uint8Array): void {
+  /** @param merged - whether the merge just before took the message's changes in */
+  private onSync(from: string, data: Uint8Array, merged: boolean): void {
     let state = this.syncStates.get(from) ?? Automerge.initSyncState()
     try {
       const decoded = Automerge.decodeSyncMessage(data)
@@ -465,14 +527,12 @@ export class Replica {
       // lost. Automerge never sends a change twice in one session, so start over.
       if (decoded.need.length > 0) state = Automerge.decodeSyncState(Automerge.encodeSyncState(state))
       if (decoded.changes.length > 0) this.syncedSince = true
-      const inserted: unknown[] = []
-      ;[this.doc, state] = Automerge.receiveSyncMessage(this.doc, state, data, {
-        patchCallback: (patches) => insertedRecords(patches, inserted),
-      })
-      if (inserted.length > 0) {
-        this.unsaved = true
-        this.host.learn(inserted)
-      }
+      // Its changes went into the merge just before (their records were learnt there), so
+      // Automerge finds nothing new in them and leaves the stale JS view alone. If that merge
+      // failed, the sync state learns the rest (heads, needs, the bloom filter) without them.
+      const bare =
+        merged || decoded.changes.length === 0 ? data : Automerge.encodeSyncMessage({ ...decoded, changes: [] })
+      ;[this.js, state] = Automerge.receiveSyncMessage(this.js, state, bare)
     } catch {
       // A message Automerge cannot use: drop it and start this session over next time.
       this.stats.badInputs++
@@ -488,7 +548,7 @@ export class Replica {
     if (budget <= 0) return
     this.track(this.syncBudget, from, budget - 1)
     let reply: Uint8Array | null
-    ;[state, reply] = Automerge.generateSyncMessage(this.doc, state)
+    ;[state, reply] = Automerge.generateSyncMessage(this.js, state)
     this.syncStates.set(from, state)
     if (reply !== null) {
       this.stats.syncMessages++
@@ -505,9 +565,7 @@ export class Replica {
    */
   write(records: readonly Uint8Array[], time: number): void {
     if (records.length === 0) return
-    const before = this.heads()
-    this.doc = appendRecords(this.doc, records, time)
-    const changes = Automerge.getChangesSince(this.doc, before)
+    const changes = this.append(records, time)
     if (changes.length === 0) return
     // Everything not yet persisted goes with it: the new change depends on merged remote
     // changes, and a restart that lacked them could not apply it (a result would be lost).
@@ -515,9 +573,43 @@ export class Replica {
     this.host.broadcast({ type: 'changes', changes, heads: this.heads(), records })
   }
 
+  /**
+   * Appends records to the log as changes of this peer's actor: the very changes
+   * `appendRecords` makes (one, or several when they would not fit in one change that
+   * peers accept), made on the backend. Returns them.
+   */
+  private append(records: readonly Uint8Array[], time: number): Uint8Array[] {
+    const out: Uint8Array[] = []
+    try {
+      for (let i = 0; i < records.length; ) {
+        let end = i
+        let bytes = 0
+        while (
+          end < records.length &&
+          end - i < CHUNK_RECORDS &&
+          (end === i || bytes + records[end].length <= CHUNK_BYTES)
+        )
+          bytes += records[end++].length
+        for (let k = i; k < end; k++) this.am.push(LOG_OBJECT_ID, records[k])
+        if (this.am.commit(null, Math.floor(time / 1000)) !== null) {
+          const change = this.am.getLastLocalChange()
+          if (change !== null) out.push(change)
+        }
+        i = end
+      }
+    } catch {
+      // A document without the genesis log (it cannot be: the guard refuses such changes).
+      this.am.rollback()
+      this.stats.badInputs++
+    }
+    this.am.updateDiffCursor()
+    this.stale = true
+    return out
+  }
+
   /** Persists everything merged since the last persist (merged remote changes are persisted periodically). */
   persist(): void {
-    const chunk = Automerge.saveIncremental(this.doc)
+    const chunk = this.am.saveIncremental()
     this.unsaved = false
     if (chunk.length > 0) this.host.persist(chunk)
   }
@@ -525,13 +617,63 @@ export class Replica {
   /** The whole document as one snapshot (it also counts as persisted: the store is compacted into it). */
   snapshot(): Uint8Array {
     this.unsaved = false
-    return Automerge.save(this.doc)
+    return this.am.save()
+  }
+
+  /** The whole document as `Automerge.save` bytes (for reports; what is persisted is untouched). */
+  save(): Uint8Array {
+    const copy = this.am.clone()
+    try {
+      return copy.save()
+    } finally {
+      copy.free()
+    }
   }
 
   /** Anti-entropy: sends this peer's heads to `to`. */
   beacon(to: string): void {
     this.host.send(to, { type: 'heads', heads: this.heads() })
   }
+}
+
+/** Automerge's chunk header: magic bytes, then a checksum (4), the chunk type (1) and the body's length (uleb128). */
+const CHUNK_MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+/** Most chunks one sync-message entry may hold. */
+const MAX_CHUNKS_PER_ENTRY = 10_000
+
+/**
+ * The Automerge chunks that `bytes` holds back to back (one or more), or null when the
+ * bytes are not exactly a sequence of well-framed chunks. Only framing is read: what each
+ * chunk says is for `checkChange`.
+ */
+export function splitChunks(bytes: Uint8Array): Uint8Array[] | null {
+  const out: Uint8Array[] = []
+  let off = 0
+  while (off < bytes.length) {
+    if (out.length >= MAX_CHUNKS_PER_ENTRY || bytes.length - off < 10) return null
+    for (let k = 0; k < 4; k++) if (bytes[off + k] !== CHUNK_MAGIC[k]) return null
+    let p = off + 9
+    let len = 0
+    for (let shift = 0; ; shift += 7) {
+      if (p >= bytes.length || shift > 28) return null
+      const b = bytes[p++]
+      len += (b & 0x7f) * 2 ** shift
+      if ((b & 0x80) === 0) break
+    }
+    const end = p + len
+    if (end > bytes.length) return null
+    out.push(off === 0 && end === bytes.length ? bytes : bytes.subarray(off, end))
+    off = end
+  }
+  return out.length === 0 ? null : out
+}
+
+function checkEvery(chunks: readonly Uint8Array[]): { ok: true } | { ok: false; reason: string } {
+  for (const c of chunks) {
+    const verdict = checkChange(c)
+    if (!verdict.ok) return verdict
+  }
+  return { ok: true }
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {

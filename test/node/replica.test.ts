@@ -180,7 +180,9 @@ describe('Replica on its own', async () => {
     a.write([records[0]], 1000)
     const good = f.wire.splice(0)
     // changes: bytes that are not a change, a truncated change
-    const change = Automerge.getLastLocalChange(a.doc) as Uint8Array
+    const pushed = decodeMessage(good[0].bytes)
+    assert.ok(pushed?.type === 'changes')
+    const change = pushed.changes[0]
     b.receive('x', { type: 'changes', changes: [new Uint8Array([1, 2, 3, 4])], heads: [] }, 0)
     b.receive('x', { type: 'changes', changes: [change.subarray(0, change.length - 5)], heads: [] }, 0)
     // want: unknown hashes, and "have" heads it never saw
@@ -242,6 +244,43 @@ describe('Replica on its own', async () => {
     a.write([records[3]], 5000)
     f.settle()
     assert.equal(logOf(b2), 4)
+  })
+
+  it('takes a sync message whose entry holds several changes back to back, and refuses one that hides a hostile change among them', () => {
+    const f = new Fleet()
+    const a = f.add('a')
+    const b = f.add('b')
+    const c = f.add('c', undefined, false)
+    a.write([records[0]], 1000)
+    a.write([records[1]], 2000)
+    const pushed = f.wire.splice(0).flatMap((w) => {
+      const m = decodeMessage(w.bytes)
+      return w.to === 'b' && m?.type === 'changes' ? [m.changes[0]] : []
+    })
+    const [one, two] = pushed
+    const joined = new Uint8Array(one.length + two.length)
+    joined.set(one)
+    joined.set(two, one.length)
+    // Automerge's sync protocol sends such entries (seen in the simulator); the guard alone
+    // cannot decode them, so an honest session was refused as hostile.
+    const sync = (changes: Uint8Array[]) =>
+      Automerge.encodeSyncMessage({ heads: a.heads(), need: [], have: [], changes } as never)
+    b.receive('a', { type: 'sync', data: sync([joined]) }, f.now)
+    f.step()
+    assert.equal(logOf(b), 2)
+    assert.equal(b.stats.refusedChanges, 0)
+    // The same framing with a delete behind an honest change is refused as a whole.
+    const evil = Automerge.clone(a.doc, { actor: 'ee'.repeat(16) })
+    const wipe = Automerge.getLastLocalChange(Automerge.change(evil, (d) => d.log.splice(0, 2))) as Uint8Array
+    const hidden = new Uint8Array(one.length + wipe.length)
+    hidden.set(one)
+    hidden.set(wipe, one.length)
+    c.receive('evil', { type: 'sync', data: sync([hidden]) }, f.now)
+    c.receive('evil', { type: 'sync', data: sync([joined.subarray(0, joined.length - 3)]) }, f.now)
+    f.step()
+    assert.equal(c.stats.refusedChanges, 2)
+    assert.equal(f.misbehaved.filter((m) => m.by === 'evil').length, 2)
+    assert.equal(logOf(c), 0)
   })
 
   it('keeps its per-peer maps bounded when many peers come and go', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import * as Automerge from '@automerge/automerge'
 import { appendRecords, createJobTable, type DerivedJob, DerivedTable, manifestRecords } from '../../crdt/index.ts'
 import type { JobSpec } from '../../manifests/index.ts'
 import type { HostCapability } from '../../node/index.ts'
@@ -46,7 +47,7 @@ describe('the invariant checker has teeth', async () => {
       graceMs: 1000,
     })
     const peer = (index: number, cap: HostCapability = { ...CPU, hostname: `h${index}`, cuda: true, vram_gib: 8 }) =>
-      ({ index, capability: cap, table, up: true, doc }) as unknown as CheckedPeer
+      ({ index, capability: cap, table, up: true, heads: () => Automerge.getHeads(doc) }) as unknown as CheckedPeer
     return { network, checker, peer }
   }
   const ref = { job: job.id, generation: 0, round: 1 }
