@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Command } from 'commander'
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml'
 import { keySigner, manifestRecords } from '../../crdt/index.ts'
-import { loadManifest } from '../../manifests/index.ts'
+import { loadManifest, shortId } from '../../manifests/index.ts'
 import type { JobDetailJson, JobJson, ResultJson, SubmitResult, WorkerJson } from '../../node/api/index.ts'
 import { RunError } from '../errors.ts'
 import { ApiClient } from './api-client.ts'
@@ -35,6 +35,8 @@ const POLL_MS = 500
 const PEERS_TIMEOUT_MS = 60_000
 const JOBS_TIMEOUT_MS = 600_000
 const STORE_TIMEOUT_MS = 60_000
+/** How long no job may be claimed or running before the pending ones are asked why. */
+const STUCK_MS = 15_000
 
 interface DemoFlags {
   keep?: boolean
@@ -56,6 +58,11 @@ class DemoInterrupted extends Error {
   }
 }
 
+/** A job no peer can run: the demo stops at once instead of waiting for its timeout. */
+class DemoStuckError extends RunError {
+  override name = 'DemoStuckError'
+}
+
 /** Registers `demo`: a local fleet of three peers training the demo manifest end to end. */
 export function registerDemoCommand(program: Command): void {
   program
@@ -72,7 +79,8 @@ export function registerDemoCommand(program: Command): void {
         'shows the job table as it changes (redrawn on a terminal, one line per change otherwise),',
         'and ends with the leaderboard (val vs test macro F1 per model and mode) and the bundles.',
         'Without --keep it then stops the peers and removes the temp dir; Ctrl-C does the same at',
-        'any moment (exit 1). `npm start` runs it.',
+        'any moment. `npm start` runs it. Exit 0 when every job completed; 1 when one failed, when',
+        'one cannot run on any peer (e.g. no XGBoost library for gbt), or on Ctrl-C/SIGTERM.',
       ].join('\n'),
     )
     .option('--keep', 'leave the fleet running after the jobs finish (dashboard URLs printed) until Ctrl-C')
@@ -98,6 +106,7 @@ export function registerDemoCommand(program: Command): void {
       process.on('SIGTERM', onSignal)
       process.on('exit', onExit)
       let finished = false
+      let failed: string[] = []
       try {
         const report = await runDemo(fleet, out, {
           tty: out.isTTY === true,
@@ -105,6 +114,7 @@ export function registerDemoCommand(program: Command): void {
           signal: controller.signal,
         })
         finished = true
+        failed = report.jobs.filter((j) => j.status !== 'completed').map((j) => `${j.model} ${j.mode} (${j.status})`)
         if (json) process.stdout.write(`${JSON.stringify(report)}\n`)
         if (flags.keep === true) {
           out.write('\nThe fleet keeps running. Dashboards:\n')
@@ -125,6 +135,10 @@ export function registerDemoCommand(program: Command): void {
       if (controller.signal.aborted && !finished) {
         throw new RunError(`demo ${(controller.signal.reason as DemoInterrupted).message}; the fleet was stopped`)
       }
+      if (failed.length > 0)
+        throw new RunError(
+          `${failed.length} demo job(s) did not complete: ${failed.join(', ')} (their errors are in the job lines above)`,
+        )
     })
 }
 
@@ -210,13 +224,18 @@ async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; kee
 
   const view = new LiveJobView(out, { tty: opts.tty, started })
   let jobs: JobJson[] = []
+  let busySince = Date.now()
   await until('every job to finish', JOBS_TIMEOUT_MS, signal, nodes, async () => {
     jobs = await api(store).get<JobJson[]>('/v1/jobs', { signal })
     view.update(jobs, nodes.length)
+    if (jobs.some((j) => j.status === 'claimed' || j.status === 'running')) busySince = Date.now()
+    else if (Date.now() - busySince > STUCK_MS) await failIfStuck(api(store), jobs, signal)
     return jobs.length === manifest.jobs.length && allTerminal(jobs)
   })
   const completed = jobs.filter((j) => j.status === 'completed').length
   out.write(`all ${jobs.length} jobs finished after ${secs()}: ${completed} completed\n`)
+  for (const j of jobs.filter((x) => x.status === 'failed'))
+    out.write(`  ${shortId(j.id)} ${j.model} ${j.mode} failed: ${j.error ?? 'unknown error'}\n`)
 
   const results = await api(store).get<ResultJson[]>('/v1/results', { signal })
   const testHosts = [...new Set(manifest.jobs.flatMap((j) => j.split.test_hosts ?? []))].join(', ')
@@ -274,6 +293,22 @@ async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; kee
   }
 }
 
+/**
+ * Fails when a pending job can run on none of the peers (e.g. XGBoost's library is missing).
+ * @throws RunError naming each such job and why, with what to install.
+ */
+async function failIfStuck(api: ApiClient, jobs: readonly JobJson[], signal: AbortSignal): Promise<void> {
+  const pending = jobs.filter((j) => j.status === 'pending')
+  const details = await Promise.all(pending.map((j) => api.get<JobDetailJson>(`/v1/jobs/${j.id}`, { signal })))
+  const stuck = details.filter((d) => d.waiting?.startsWith('no live peer may run it') === true)
+  if (stuck.length === 0) return
+  const lines = stuck.map((d) => `  ${shortId(d.id)} ${d.model} ${d.mode}: ${d.waiting}`)
+  const hint = stuck.some((d) => /xgboost/.test(d.waiting ?? ''))
+    ? "\n(gbt needs XGBoost's shared library: apt-get install libxgboost0, or set XGBOOST_LIBRARY)"
+    : ''
+  throw new DemoStuckError(`${stuck.length} demo job(s) cannot run on any peer:\n${lines.join('\n')}${hint}`)
+}
+
 function readIndex(file: string): { job: string; cid: string; bytes: number; host: string }[] {
   if (!existsSync(file)) return []
   return readFileSync(file, 'utf8')
@@ -313,6 +348,7 @@ async function until(
       if (await check()) return
     } catch (err) {
       if (signal.aborted) throw signal.reason
+      if (err instanceof DemoStuckError) throw err
       last = (err as Error).message
     }
     if (Date.now() > end)
