@@ -414,12 +414,17 @@ async function main(): Promise<void> {
     const pnetOverStockByRound = perRound(PATHS.pnet, PATHS.stock)
     const pnetOverPlainByRound = perRound(PATHS.pnet, PATHS.plain)
     const pnetOverStockCpuByRound = perRound(PATHS.pnet, PATHS.stock, 'mbPerCpuSecond')
+    // what FleetNet's own cipher changed: the same BlockService through stock pnet's cipher
+    const pnetOverStockPnetByRound = perRound(PATHS.pnet, PATHS.pnet0)
+    const pnetOverStockPnetCpuByRound = perRound(PATHS.pnet, PATHS.pnet0, 'mbPerCpuSecond')
     const summary = {
       mb,
       pnetOverStockByRound,
       pnetOverStockMedian: median(pnetOverStockByRound),
       pnetOverPlainMedian: median(pnetOverPlainByRound),
       pnetOverStockCpuMedian: median(pnetOverStockCpuByRound),
+      pnetOverStockPnetMedian: median(pnetOverStockPnetByRound),
+      pnetOverStockPnetCpuMedian: median(pnetOverStockPnetCpuByRound),
       window: Number(args.window ?? DEFAULT_BLOCK_SERVICE_INIT.wantWindow),
       runs,
       ratios: {
@@ -449,7 +454,8 @@ async function main(): Promise<void> {
     console.log(
       `within rounds: BlockService through pnet / stock without pnet ${pnetOverStockByRound.map((r) => r.toFixed(2)).join(', ')} ` +
         `(median ${summary.pnetOverStockMedian.toFixed(2)}); through pnet / BlockService without pnet median ${summary.pnetOverPlainMedian.toFixed(2)}; ` +
-        `MB per CPU second, through pnet / stock without pnet median ${summary.pnetOverStockCpuMedian.toFixed(2)}`,
+        `MB per CPU second, through pnet / stock without pnet median ${summary.pnetOverStockCpuMedian.toFixed(2)}; ` +
+        `FleetNet's cipher / stock pnet's cipher median ${summary.pnetOverStockPnetMedian.toFixed(2)} wall, ${summary.pnetOverStockPnetCpuMedian.toFixed(2)} CPU`,
     )
   } finally {
     await cleanup()
