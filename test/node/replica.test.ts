@@ -309,6 +309,7 @@ describe('the wire codec', () => {
       { type: 'changes', changes: [rec], heads: [h] },
       { type: 'changes', changes: [rec], heads: [h], records: [rec] },
       { type: 'want', hashes: [h], have: [] },
+      { type: 'want', hashes: [h], have: [h], count: 1234 },
       { type: 'heads', heads: [h, 'cd'.repeat(32)] },
       { type: 'renew', leases: [{ job: 'a'.repeat(64) as never, generation: 0, round: 1, claim: rec }], heads: [h] },
       { type: 'sync', data: Automerge.save(doc) },
@@ -341,6 +342,8 @@ describe('the wire codec', () => {
       { type: 'renew', leases: [{ job: 'a'.repeat(64), generation: -1, round: 1 }], heads: [h] },
       { type: 'renew', leases: [{ job: 'a'.repeat(64), generation: 0, round: 0 }], heads: [h] },
       { type: 'want', hashes: Array.from({ length: 2000 }, () => h), have: [] },
+      { type: 'want', hashes: [h], have: [], count: -1 },
+      { type: 'want', hashes: [h], have: [], count: 1.5 },
       {
         type: 'heartbeat',
         status: {
