@@ -60,18 +60,27 @@ export class LiveJobView {
   private readonly started: number
   private drawnLines = 0
   private readonly last = new Map<string, string>()
+  private readonly columns: () => number | undefined
 
-  constructor(out: TextOut, opts: { tty: boolean; started: number }) {
+  /** @param opts.columns - the terminal's width now (it may change between polls) */
+  constructor(out: TextOut, opts: { tty: boolean; started: number; columns?: () => number | undefined }) {
     this.out = out
     this.tty = opts.tty
     this.started = opts.started
+    this.columns = opts.columns ?? (() => undefined)
   }
 
   /** Shows the table as of one poll. */
   update(jobs: readonly JobJson[], peers: number, now = Date.now()): void {
     const elapsed = `${((now - this.started) / 1000).toFixed(1)}s`
     if (this.tty) {
-      const text = `${jobTable(jobs)}${jobs.length} jobs on ${peers} peers: ${countsText(jobs)}  (${elapsed})\n`
+      const full = `${jobTable(jobs)}${jobs.length} jobs on ${peers} peers: ${countsText(jobs)}  (${elapsed})\n`
+      // A line the terminal wraps would take two rows and break the cursor arithmetic: cut it.
+      const width = Math.max(20, (this.columns() ?? 1000) - 1)
+      const text = full
+        .split('\n')
+        .map((l) => l.slice(0, width))
+        .join('\n')
       // Up to the first line of the last drawing, clear to the end of the screen, draw again.
       const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[J` : ''
       this.out.write(up + text)

@@ -87,7 +87,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--json', 'print one JSON object {seconds, nodes, jobs, results, bundles} on stdout; the rest on stderr')
     .action(async (flags: DemoFlags) => {
       const json = flags.json === true
-      const out: TextOut & { isTTY?: boolean } = json ? process.stderr : process.stdout
+      const out: TextOut & { isTTY?: boolean; columns?: number } = json ? process.stderr : process.stdout
       const fleet = new DemoFleet()
       const controller = new AbortController()
       let signals = 0
@@ -110,6 +110,7 @@ export function registerDemoCommand(program: Command): void {
       try {
         const report = await runDemo(fleet, out, {
           tty: out.isTTY === true,
+          columns: () => out.columns,
           keep: flags.keep === true,
           signal: controller.signal,
         })
@@ -153,7 +154,11 @@ function perRunManifest(operatorId: string, datasetDir: string): { full: string;
   return { full: header + stringifyToml(tables), fleetOnly: header + stringifyToml(fleetOnly) }
 }
 
-async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; keep: boolean; signal: AbortSignal }) {
+async function runDemo(
+  fleet: DemoFleet,
+  out: TextOut,
+  opts: { tty: boolean; columns: () => number | undefined; keep: boolean; signal: AbortSignal },
+) {
   const started = Date.now()
   const { signal } = opts
   const secs = () => `${((Date.now() - started) / 1000).toFixed(1)} s`
@@ -222,7 +227,7 @@ async function runDemo(fleet: DemoFleet, out: TextOut, opts: { tty: boolean; kee
   if (submitted.rejected.length > 0)
     throw new RunError(`the store peer refused the demo's jobs: ${submitted.rejected.map((r) => r.reason).join('; ')}`)
 
-  const view = new LiveJobView(out, { tty: opts.tty, started })
+  const view = new LiveJobView(out, { tty: opts.tty, started, columns: opts.columns })
   let jobs: JobJson[] = []
   let busySince = Date.now()
   await until('every job to finish', JOBS_TIMEOUT_MS, signal, nodes, async () => {
