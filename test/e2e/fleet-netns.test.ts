@@ -10,7 +10,7 @@ import { NetnsFleet, type NsNode } from './netns-fleet.ts'
 // A real multi-host fleet on the kernel's networking: one `cis490-node start` per network
 // namespace, the namespaces on one bridge (in a namespace of its own), peers finding each
 // other by mDNS only. Scenarios run in sequence on the one fleet: mdns, crash, partition,
-// intruder. Run alone with `npm run test:netns`.
+// intruder. Run alone with `npm run test:netns`; `CIS490_E2E_LOGS=DIR` keeps every node.log.
 
 type JobRow = {
   id: string

@@ -1,5 +1,15 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -326,7 +336,23 @@ export class NetnsFleet {
       } catch {}
     }
     this.lan.destroy()
+    this.keepLogs()
     rmSync(this.dir, { recursive: true, force: true })
+  }
+
+  /** With `CIS490_E2E_LOGS=DIR`, copies every data dir's node.log to `DIR/NAME.log` before the temp dir goes. */
+  private keepLogs(): void {
+    const to = process.env.CIS490_E2E_LOGS
+    if (to === undefined || to === '') return
+    try {
+      mkdirSync(to, { recursive: true })
+      for (const name of readdirSync(this.dir)) {
+        const log = join(this.dir, name, 'node.log')
+        if (existsSync(log)) copyFileSync(log, join(to, `${name}.log`))
+      }
+    } catch (err) {
+      process.stderr.write(`e2e: could not keep the logs in ${to}: ${(err as Error).message}\n`)
+    }
   }
 }
 
