@@ -1,36 +1,6 @@
-import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { NodeFleet, TestNode } from './node-fleet.ts'
-
-const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
-
-/**
- * Runs `cis490-node ARGS` in a child process without blocking the event loop (tests that
- * poll several nodes at once keep polling while a command runs).
- */
-export function runCliAsync(
-  args: readonly string[],
-  timeoutMs = 120_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c))
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c))
-    const timer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs)
-    proc.once('error', (err) => {
-      clearTimeout(timer)
-      fail(err)
-    })
-    proc.once('close', (code) => {
-      clearTimeout(timer)
-      done({ code, stdout, stderr })
-    })
-  })
-}
 
 /**
  * The pid in a node's run directory of `job` (`DATA_DIR/runs/<job>-g<gen>-r<round>/pid`),
