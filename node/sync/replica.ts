@@ -101,9 +101,10 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024
  *
  * The replica works on the Automerge backend directly and never keeps a materialized JS
  * view of the document up to date: updating one copies every inserted record into a new
- * JS object on every merge and write (twice, with the patches), which cost a quarter of a
- * 50-peer simulation with its garbage collection. The records a merge adds are read from
- * patches only when they were not learnt on arrival; `doc` builds a view when asked.
+ * JS object on every merge and write (twice, with the patches): a tenth of a 50-peer
+ * simulation's CPU, plus the garbage it made (GC was a fifth). The records a merge adds
+ * are read from patches only when they were not learnt on arrival; `doc` builds a view
+ * when asked.
  */
 export class Replica {
   readonly stats: ReplicaStats = emptyReplicaStats()
