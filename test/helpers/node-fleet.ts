@@ -90,10 +90,23 @@ export class NodeFleet {
    */
   async start(
     name: string,
-    opts: { args?: string[]; swarmKey?: string; bootstrap?: boolean; dataDir?: string; timeoutMs?: number } = {},
+    opts: {
+      args?: string[]
+      swarmKey?: string
+      bootstrap?: boolean
+      /** Bootstrap to these nodes instead of the first one (e.g. a node restarted on a new port). */
+      bootstrapTo?: readonly TestNode[]
+      dataDir?: string
+      timeoutMs?: number
+    } = {},
   ): Promise<TestNode> {
     const dataDir = opts.dataDir ?? join(this.files.dir, name)
-    const boot = opts.bootstrap === false || this.nodes.length === 0 ? [] : ['--bootstrap', this.nodes[0].address]
+    const boot =
+      opts.bootstrapTo !== undefined
+        ? opts.bootstrapTo.flatMap((n) => ['--bootstrap', n.address])
+        : opts.bootstrap === false || this.nodes.length === 0
+          ? []
+          : ['--bootstrap', this.nodes[0].address]
     const args = [
       BIN,
       'start',

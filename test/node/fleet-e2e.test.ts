@@ -194,6 +194,34 @@ describe('a fleet trains a dataset given by CID and every bundle travels by CID'
     )
   })
 
+  // a fetch reaches the peers its node is connected to: a, everyone's bootstrap peer, is connected to b
+  it("`dataset add` through a running node's API stores it there; another peer fetches it by CID", async () => {
+    const dir = join(fleet.files.dir, 'data2')
+    const synth = await fleet.cli([
+      'dataset',
+      'synth',
+      '--out',
+      dir,
+      '--episodes',
+      '4',
+      '--windows',
+      '4',
+      '--seed',
+      '7',
+    ])
+    assert.equal(synth.code, 0, synth.stderr)
+    const add = await fleet.cli(['dataset', 'add', dir, '--api', b.api])
+    assert.equal(add.code, 0, add.stderr)
+    assert.match(add.stderr, new RegExp(`to the node at http://${b.api.replace(/\./g, '\\.')}`))
+    const cid = add.stdout.trim()
+    assert.match(cid, /^bafy/)
+    assert.ok(readFileSync(join(b.dataDir, 'blocks', 'pins.json'), 'utf8').includes(cid), 'b pinned it')
+    const out = join(fleet.files.dir, 'data2-fetched')
+    const r = await fleet.cli(['fetch', cid, '--out', out, '--api', a.api, '--timeout', '60'])
+    assert.equal(r.code, 0, r.stderr)
+    assert.deepEqual(fileHashes(out), fileHashes(dir))
+  })
+
   it('fetch errors name the input: unknown job and bad CID exit 2, a CID nobody has exits 1 in its timeout', async () => {
     const out = join(fleet.files.dir, 'never')
     const unknown = await fleet.cli(['fetch', 'ffffffffffff', '--out', out, '--api', c.api])
@@ -240,5 +268,74 @@ describe('a fleet trains a dataset given by CID and every bundle travels by CID'
     await new Promise((r) => setTimeout(r, 2000))
     assert.equal(indexLines(a).filter((e) => e.job === job.id).length, 1)
     assert.equal(storedBlocks(a.dataDir), blocksBefore)
+  })
+})
+
+// Item "a trainer keeps its bundle until a store peer holds it": b trains the only job while no
+// store peer exists, dies (SIGKILL) after completing it, and a store peer that starts meanwhile
+// cannot get the bundle until b is back; b restarts with its bundle still pinned and c pins it.
+describe('a completed bundle outlives its trainer until a store peer holds it', { timeout: 300_000 }, () => {
+  const NONE = '["gbt", "knn", "knn_semi", "mlp", "cnn", "gru", "lstm", "transformer"]'
+  let fleet: NodeFleet
+  let a: TestNode
+  let b: TestNode
+
+  before(async () => {
+    fleet = await NodeFleet.create({
+      jobs: 0,
+      dataset: async (dir) => {
+        const r = await runCli(['dataset', 'synth', '--out', join(dir, 'data'), '--episodes', '6', '--windows', '5'])
+        assert.equal(r.code, 0, r.stderr)
+        return 'data'
+      },
+      jobsToml:
+        '[[jobs]]\nmodel = "knn"\nmode = "realistic"\nhyper = { k = 3 }\nsplit = { test_hosts = ["k-gamingcom"] }\n',
+      extraManifest: `[hosts.a]\ndeny_jobs = ${NONE}\n\n[hosts.c]\ndeny_jobs = ${NONE}\n`,
+    })
+    a = await fleet.start('a', {
+      args: ['--manifest', fleet.files.manifest, '--operator-key', fleet.files.operatorKey],
+    })
+    b = await fleet.start('b', { args: ['--manifest', fleet.files.manifest] })
+  })
+  after(() => fleet?.close())
+
+  it('with no store peer, `jobs` warns that results live only on their trainers; JSON stays the list', async () => {
+    await fleet.until(
+      'the job completed on b',
+      async () => {
+        const rows = (await fleet.get(a, '/v1/jobs')) as JobRow[]
+        return rows.length === 1 && rows[0].status === 'completed' && rows[0].host === 'b'
+      },
+      180_000,
+    )
+    const table = await fleet.cli(['jobs', '--api', a.api])
+    assert.equal(table.code, 0, table.stderr)
+    assert.match(
+      table.stderr,
+      /^warning: no store peer in the fleet: the results of 1 job\(s\) live only on their trainers/m,
+    )
+    const json = await fleet.cli(['jobs', '--json', '--api', a.api])
+    assert.equal(json.code, 0, json.stderr)
+    assert.equal((JSON.parse(json.stdout) as unknown[]).length, 1)
+  })
+
+  it('b dies after completing; the store peer gets the bundle once b is back, and b still had it pinned', async () => {
+    const [job] = (await fleet.get(a, '/v1/jobs')) as JobRow[]
+    await fleet.kill(b)
+    const c = await fleet.start('c', { args: ['--manifest', fleet.files.manifest, '--store'] })
+    await new Promise((r) => setTimeout(r, 4000))
+    assert.equal(indexLines(c).length, 0, 'nobody else holds the bundle while b is down')
+    b = await fleet.start('b', { args: ['--manifest', fleet.files.manifest], dataDir: b.dataDir, bootstrapTo: [a, c] })
+    assert.ok(
+      readFileSync(join(b.dataDir, 'blocks', 'pins.json'), 'utf8').includes(job.bundle as string),
+      'b kept its bundle pinned across the crash',
+    )
+    await fleet.until('c pinned the bundle', async () => indexLines(c).some((e) => e.cid === job.bundle), 150_000)
+    assert.ok(readFileSync(join(c.dataDir, 'blocks', 'pins.json'), 'utf8').includes(job.bundle as string))
+    await fleet.until('a knows c as a store peer', async () =>
+      ((await fleet.get(a, '/v1/workers')) as { store: boolean }[]).some((w) => w.store),
+    )
+    const table = await fleet.cli(['jobs', '--api', a.api])
+    assert.doesNotMatch(table.stderr, /no store peer/, 'a store peer is known now')
   })
 })
