@@ -434,10 +434,6 @@ async function main(): Promise<void> {
         stockOverRawTcp: stock / raw,
       },
     }
-    if (args.json) {
-      console.log(JSON.stringify(summary))
-      return
-    }
     console.log(`${mb} MB bundle, want window ${summary.window}, ${args.runs} run(s)`)
     for (const r of runs) {
       console.log(
@@ -457,6 +453,8 @@ async function main(): Promise<void> {
         `MB per CPU second, through pnet / stock without pnet median ${summary.pnetOverStockCpuMedian.toFixed(2)}; ` +
         `FleetNet's cipher / stock pnet's cipher median ${summary.pnetOverStockPnetMedian.toFixed(2)} wall, ${summary.pnetOverStockPnetCpuMedian.toFixed(2)} CPU`,
     )
+    // --json: the figures as the last stdout line (for bench/run.ts)
+    if (args.json) console.log(JSON.stringify(summary))
   } finally {
     await cleanup()
   }
