@@ -333,12 +333,19 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
     log(`partition (${how}): ${isolated} isolated while it trains ${id.slice(0, 12)}`)
     let away: JobRow | undefined
     let home: JobRow | undefined
+    let during: JobRow | undefined
     try {
+      // The operator's side takes commands meanwhile: a job reloaded now runs on the store's side of the cut.
+      const known = await jobsOf('store')
+      await reload(`during-${how}.toml`, job('knn', 'realistic', `{ k = ${seed + 10} }`))
+      const duringId = idOf(await jobsOf('store'), (j) => !known.some((b) => b.id === j.id), 'reloaded meanwhile')
       // Both sides keep working: the isolated host finishes its run, the others take the job over and finish it too.
       await fleet
         .until(
-          'both sides complete the job',
+          'both sides complete the job, and the store the one reloaded meanwhile',
           async () => {
+            during = byId(await jobsOf('store')).get(duringId)
+            if (during?.status !== 'completed') return false
             away ??= byId(await jobsOf(isolated)).get(id)
             if (away?.status !== 'completed') away = undefined
             home ??= byId(await jobsOf(others[0])).get(id)
@@ -352,6 +359,11 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
         })
       assert.equal(away?.host, isolated, 'the isolated side completed its own run')
       assert.notEqual(home?.host, isolated, 'the connected side completed the job without the isolated host')
+      assert.equal(
+        during?.host === isolated,
+        isolated === 'store',
+        `the job reloaded meanwhile ran on the store's side (${during?.host})`,
+      )
       assert.ok(Date.now() - cutAt > LEASE_S * 1000, 'the partition lasted longer than a lease')
       const separate = await Promise.all([jobsOf(isolated), jobsOf(others[0])])
       assert.notDeepEqual(separate[0], separate[1], 'the two sides really were apart')
@@ -366,6 +378,7 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
       assert.equal(healed.get(j.id)?.status, 'completed', `${j.id.slice(0, 12)} is still completed`)
       assert.equal(healed.get(j.id)?.bundle, j.bundle, `${j.id.slice(0, 12)} keeps its bundle`)
     }
+    assert.equal(healed.get(during?.id ?? '')?.bundle, during?.bundle, 'the job reloaded meanwhile kept its result')
     const result = healed.get(id) as JobRow
     assert.equal(result.status, 'completed')
     assert.ok([away?.bundle, home?.bundle].includes(result.bundle), 'the result is one of the two runs')
