@@ -161,9 +161,14 @@ describe('a fleet trains a dataset given by CID and every bundle travels by CID'
 
   it('`fetch JOB_ID` from the third peer reproduces every file of every bundle byte for byte', async () => {
     const rows = (await fleet.get(c, '/v1/jobs')) as JobRow[]
-    for (const j of rows) {
+    const fetchOne = (j: JobRow) =>
+      fleet.cli(['fetch', j.id.slice(0, 12), '--out', join(fleet.files.dir, 'fetched', j.id), '--api', c.api, '--json'])
+    // three at a time: the CLI's start-up, not the transfer, is most of each fetch on a loaded host
+    const runs: Awaited<ReturnType<typeof fetchOne>>[] = []
+    for (let i = 0; i < rows.length; i += 3) runs.push(...(await Promise.all(rows.slice(i, i + 3).map(fetchOne))))
+    for (const [i, j] of rows.entries()) {
       const out = join(fleet.files.dir, 'fetched', j.id)
-      const r = await fleet.cli(['fetch', j.id.slice(0, 12), '--out', out, '--api', c.api, '--json'])
+      const r = runs[i]
       assert.equal(r.code, 0, `fetch ${j.model} ${j.mode}: ${r.stderr}`)
       const printed = JSON.parse(r.stdout) as { cid: string; job: string; files: number }
       assert.equal(printed.cid, j.bundle)
