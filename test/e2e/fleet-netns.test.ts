@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { probeXgboost } from '../../models/gbt/index.ts'
 import { runCliProcess } from '../helpers/cli.ts'
+import * as views from './fleet-views.ts'
+import { type Attempt, byId, idOf, type JobDetail, type JobRow, type Worker } from './fleet-views.ts'
 import { netnsUnavailable, sweepLeftovers } from './netns.ts'
 import { NetnsFleet, type NsNode } from './netns-fleet.ts'
 
@@ -11,22 +12,6 @@ import { NetnsFleet, type NsNode } from './netns-fleet.ts'
 // namespace, the namespaces on one bridge (in a namespace of its own), peers finding each
 // other by mDNS only. Scenarios run in sequence on the one fleet: mdns, crash, partition,
 // intruder. Run alone with `npm run test:netns`; `CIS490_E2E_LOGS=DIR` keeps every node.log.
-
-type JobRow = {
-  id: string
-  model: string
-  mode: string
-  status: string
-  attempt: number
-  generation: number
-  owner: string | null
-  host: string | null
-  priority: number
-  bundle: string | null
-}
-type Attempt = { generation: number; attempt: number; round: number; owner: string; host: string; outcome: string }
-type JobDetail = JobRow & { attempts: Attempt[] }
-type Worker = { peer_id: string; hostname: string; reachable: boolean }
 
 const HOSTS = ['store', 'cpu', 'nogbt', 'plain'] as const
 /** The fifth namespace: the intruder, then the host without an operator key. */
@@ -60,8 +45,6 @@ if (unavailable !== null) {
   process.stderr.write(text)
 }
 
-const byId = (rows: JobRow[]) => new Map(rows.map((r) => [r.id, r]))
-
 describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable !== null && !CI }, () => {
   let fleet: NetnsFleet
   /** Runs from the start in the fifth namespace, with another swarm key. */
@@ -74,8 +57,6 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
   const t0 = Date.now()
   const log = (text: string) => process.stderr.write(`e2e +${((Date.now() - t0) / 1000).toFixed(1)}s ${text}\n`)
 
-  const jobsOf = (host: string) => fleet.api<JobRow[]>(host, '/v1/jobs')
-  const detailOf = (host: string, id: string) => fleet.api<JobDetail>(host, `/v1/jobs/${id}`)
   const reload = async (name: string, jobs: string) => {
     const file = fleet.manifest(name, jobs)
     const r = await fleet.cli('store', ['reload', file, '--key', fleet.operatorKey])
@@ -83,83 +64,12 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
     reloaded += jobs.split('[[jobs]]').length - 1
     return file
   }
-  /** Waits until these hosts' `/v1/jobs` are the same JSON, and returns it. */
-  const converged = async (hosts: readonly string[], what: string, timeoutMs: number) => {
-    let table: JobRow[] = []
-    await fleet.until(
-      what,
-      async () => {
-        const all = await Promise.all(hosts.map(jobsOf))
-        const texts = all.map((t) => JSON.stringify(t))
-        table = all[0]
-        if (texts.every((t) => t === texts[0])) return true
-        throw new Error(hosts.map((h, i) => `${h}: ${all[i].map((j) => `${j.id.slice(0, 6)}=${j.status}`)}`).join('; '))
-      },
-      timeoutMs,
-    )
-    return table
-  }
-  /** Waits until a trainer of `id` runs in one of `hosts`' namespaces; returns that host. */
-  const trainerOf = async (id: string, hosts: readonly string[]) => {
-    let where = ''
-    await fleet.until(
-      `a trainer of ${id.slice(0, 12)}`,
-      () => {
-        where = hosts.find((h) => fleet.trainingJobs(h).includes(id)) ?? ''
-        return where !== ''
-      },
-      90_000,
-    )
-    return where
-  }
-  /** Every host's view of a job and the end of its log, for a failure message. */
-  const explain = async (id: string) => {
-    const parts: string[] = []
-    for (const h of fleet.nodes.keys()) {
-      const d = await detailOf(h, id).catch((err: Error) => err.message)
-      const view =
-        typeof d === 'string'
-          ? d
-          : `${d.status} on ${d.host}; ${d.attempts.map((a) => `r${a.round}:${a.host}:${a.outcome}`).join(', ')}`
-      parts.push(
-        `--- ${h}: ${view}; training ${fleet.trainingJobs(h).map((j) => j.slice(0, 12))}\n${fleet.logTail(h, 25)}`,
-      )
-    }
-    return parts.join('\n')
-  }
-  /**
-   * Waits until the store's bundles/index.jsonl lists every completed job's bundle and checks
-   * each is pinned; returns the index as sorted `job:cid` lines.
-   */
-  const storeHolds = async (rows: readonly JobRow[]) => {
-    const index = join(fleet.dir, 'store', 'bundles', 'index.jsonl')
-    const wanted = rows.filter((j) => j.status === 'completed').map((j) => `${j.id}:${j.bundle}`)
-    let listed: string[] = []
-    await fleet.until(
-      `the store lists all ${wanted.length} bundles`,
-      () => {
-        listed = existsSync(index)
-          ? readFileSync(index, 'utf8')
-              .split('\n')
-              .filter(Boolean)
-              .map((l) => JSON.parse(l) as { job: string; cid: string })
-              .map((e) => `${e.job}:${e.cid}`)
-              .sort()
-          : []
-        return wanted.every((w) => listed.includes(w))
-      },
-      120_000,
-    )
-    const pins = readFileSync(join(fleet.dir, 'store', 'blocks', 'pins.json'), 'utf8')
-    for (const w of wanted) assert.ok(pins.includes(w.split(':')[1]), `${w} pinned on the store`)
-    return listed
-  }
-  const idOf = (rows: JobRow[], pred: (j: JobRow) => boolean, what: string) => {
-    const found = rows.filter(pred)
-    assert.equal(found.length, 1, `one job is ${what}`)
-    return found[0].id
-  }
-
+  const jobsOf = (host: string) => views.jobsOf(fleet, host)
+  const detailOf = (host: string, id: string) => views.detailOf(fleet, host, id)
+  const converged = (hosts: readonly string[], what: string, ms: number) => views.converged(fleet, hosts, what, ms)
+  const trainerOf = (id: string, hosts: readonly string[]) => views.trainerOf(fleet, id, hosts)
+  const explain = (id: string) => views.explain(fleet, id)
+  const storeHolds = (rows: readonly JobRow[]) => views.storeHolds(fleet, 'store', rows)
   before(async () => {
     if (unavailable !== null) throw new Error(`network namespaces unavailable (CI=true): ${unavailable}`)
     const swept = sweepLeftovers()
@@ -300,7 +210,7 @@ describe('a fleet in network namespaces', { timeout: 720_000, skip: unavailable 
     assert.equal(last.host, survivor)
     assert.equal(last.outcome, 'completed')
     assert.equal(last.attempt, 2, 'the lapsed run used an attempt')
-    const takeover = (await detailOf('store', id)).attempts.at(-1) as Attempt & { claimed_at: number }
+    const takeover = (await detailOf('store', id)).attempts.at(-1) as Attempt
     // Renewals come every lease/3: the lease can have been renewed at most that long before the kill.
     assert.ok(
       takeover.claimed_at >= crashedAt + (LEASE_S * 1000 * 2) / 3 - 500,
