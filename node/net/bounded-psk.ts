@@ -45,7 +45,7 @@ export function checkSwarmKey(swarmKey: Uint8Array | undefined): void {
  * "Why bitswap stalls through pnet"). Capping pnet's writes (`maxMessageSize`) avoided that
  * but left the cipher as the largest cost pnet adds: ~230 MB per CPU second against
  * Noise's ~1,200. This protector keeps pnet's protocol and uses {@link XSalsa20Stream}
- * (SIMD, ~2-3x faster, a fixed memory that never grows); stock pnet peers interoperate
+ * (SIMD, ~2x the CPU throughput in a microbenchmark, a fixed memory that never grows); stock pnet peers interoperate
  * (test/node/net*.test.ts, test/node/blocks*.test.ts).
  */
 export function boundedPreSharedKey(swarmKey: Uint8Array): () => ConnectionProtector {
