@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import type { Command } from 'commander'
 import { ZodError } from 'zod'
-import { type JobSpec, loadJobFile, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
+import { datasetCid, type JobSpec, loadJobFile, loadManifest, resolveIdPrefix } from '../../manifests/index.ts'
 import {
   BundleError,
   DatasetError,
@@ -126,7 +126,7 @@ function resolveJob(flags: TrainFlags): { job: JobSpec; dataDir: string } {
   if (!existsSync(dataDir)) {
     throw new UsageError(
       `${flags.manifest}: [fleet] dataset "${ds}" is not a directory here (${dataDir})` +
-        `${/^(bafy|Qm)/.test(ds) ? '; it looks like a CID: fetch it and pass --data DIR' : ''}`,
+        `${datasetCid(ds) !== null ? `; it is a CID: run \`cis490-node fetch ${ds} --out DIR\` on a host whose node runs, then pass --data DIR` : ''}`,
     )
   }
   return { job, dataDir }

@@ -90,6 +90,15 @@ describe('cis490-node train', () => {
     const unknown = runCliProcess(['train', '--manifest', manifest, '--job', 'ffffffff', '--out', join(root, 'm2')])
     assert.equal(unknown.code, 2)
     assert.match(unknown.stderr, /no job has this id or prefix/)
+    // A fleet whose dataset is a CID: the error says how to get the directory.
+    const cid = 'bafybeiehlr6zafc5zicqkm5rznqcg7kbc3u35wyqyhcwk5kyeg5y5f42h4'
+    const byCid = join(root, 'by-cid.toml')
+    writeFileSync(byCid, readFileSync(manifest, 'utf8').replace('dataset = "data"', `dataset = "${cid}"`))
+    const cidId: string = JSON.parse(runCliProcess(['manifest', 'check', byCid, '--json']).stdout)[0].id
+    const r3 = runCliProcess(['train', '--manifest', byCid, '--job', cidId, '--out', join(root, 'm3')])
+    assert.equal(r3.code, 2)
+    assert.match(r3.stderr, new RegExp(`it is a CID: run \`cis490-node fetch ${cid} --out DIR\``))
+    assert.equal(existsSync(join(root, 'm3')), false)
   })
 
   it('exits 2 on bad input, naming the file and field, the hosts, or the existing --out', () => {
