@@ -119,6 +119,8 @@ export function checkChange(bytes: unknown): ChangeVerdict {
 }
 
 const CHUNK_MAGIC = [0x85, 0x6f, 0x4a, 0x83]
+/** Most chunks one entry may hold (a sync message's entry of concatenated changes). */
+const MAX_CHUNKS_PER_ENTRY = 10_000
 
 /**
  * The chunks of concatenated Automerge chunks (magic, checksum, type, uLEB128 length, body),
@@ -128,6 +130,7 @@ function splitChunks(bytes: Uint8Array): Uint8Array[] | null {
   const out: Uint8Array[] = []
   let at = 0
   while (at < bytes.length) {
+    if (out.length >= MAX_CHUNKS_PER_ENTRY || bytes.length - at <= CHUNK_TYPE_AT) return null
     for (let i = 0; i < 4; i++) if (bytes[at + i] !== CHUNK_MAGIC[i]) return null
     let p = at + CHUNK_TYPE_AT + 1
     let length = 0

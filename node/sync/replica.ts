@@ -260,10 +260,8 @@ export class Replica {
           return
         }
         for (const c of changes) {
-          // Automerge's sync protocol may send several changes as one entry, their chunks
-          // back to back: each chunk is judged on its own.
-          const parts = splitChunks(c)
-          const verdict = parts === null ? { ok: false as const, reason: 'malformed chunks' } : checkEvery(parts)
+          // An entry may hold several change chunks back to back: the guard judges each.
+          const verdict = checkChange(c)
           if (!verdict.ok) {
             this.stats.refusedChanges++
             this.host.misbehaved(from, `refused change in sync message: ${verdict.reason}`)
@@ -635,46 +633,6 @@ export class Replica {
   beacon(to: string): void {
     this.host.send(to, { type: 'heads', heads: this.heads() })
   }
-}
-
-/** Automerge's chunk header: magic bytes, then a checksum (4), the chunk type (1) and the body's length (uleb128). */
-const CHUNK_MAGIC = [0x85, 0x6f, 0x4a, 0x83]
-/** Most chunks one sync-message entry may hold. */
-const MAX_CHUNKS_PER_ENTRY = 10_000
-
-/**
- * The Automerge chunks that `bytes` holds back to back (one or more), or null when the
- * bytes are not exactly a sequence of well-framed chunks. Only framing is read: what each
- * chunk says is for `checkChange`.
- */
-export function splitChunks(bytes: Uint8Array): Uint8Array[] | null {
-  const out: Uint8Array[] = []
-  let off = 0
-  while (off < bytes.length) {
-    if (out.length >= MAX_CHUNKS_PER_ENTRY || bytes.length - off < 10) return null
-    for (let k = 0; k < 4; k++) if (bytes[off + k] !== CHUNK_MAGIC[k]) return null
-    let p = off + 9
-    let len = 0
-    for (let shift = 0; ; shift += 7) {
-      if (p >= bytes.length || shift > 28) return null
-      const b = bytes[p++]
-      len += (b & 0x7f) * 2 ** shift
-      if ((b & 0x80) === 0) break
-    }
-    const end = p + len
-    if (end > bytes.length) return null
-    out.push(off === 0 && end === bytes.length ? bytes : bytes.subarray(off, end))
-    off = end
-  }
-  return out.length === 0 ? null : out
-}
-
-function checkEvery(chunks: readonly Uint8Array[]): { ok: true } | { ok: false; reason: string } {
-  for (const c of chunks) {
-    const verdict = checkChange(c)
-    if (!verdict.ok) return verdict
-  }
-  return { ok: true }
 }
 
 function concat(chunks: readonly Uint8Array[]): Uint8Array {
