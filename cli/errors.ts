@@ -1,4 +1,5 @@
 import { CommanderError } from 'commander'
+import { colourEnabled, red } from './colour.ts'
 
 /**
  * Bad usage or bad input: the CLI prints `error: <message>` and exits 2.
@@ -66,11 +67,11 @@ function stackText(err: unknown): string {
  * (`RunError`, system errors such as EACCES while writing) print `error: <message>` and give 1;
  * anything else is a bug and prints one `internal error: <message>` line and gives 1. A
  * stack is printed only when `CIS490_DEBUG` is set. Commander has already printed its own
- * usage errors.
+ * usage errors. The `error:` prefix is red when `out` takes colour (see {@link colourEnabled}).
  */
 export function reportError(
   err: unknown,
-  out: { write(text: string): unknown } = process.stderr,
+  out: { write(text: string): unknown; isTTY?: boolean } = process.stderr,
   env: NodeJS.ProcessEnv = process.env,
 ): number {
   const debug = debugEnabled(env)
@@ -79,17 +80,20 @@ export function reportError(
     return EXIT.usage
   }
   const message = err instanceof Error ? err.message : String(err)
+  const colour = colourEnabled(out, env)
   if (err instanceof UsageError || (err instanceof Error && INPUT_ERROR_NAMES.has(err.name))) {
-    out.write(`error: ${message}\n`)
+    out.write(`${red('error:', colour)} ${message}\n`)
     if (debug) out.write(stackText(err))
     return EXIT.usage
   }
   if (err instanceof RunError || isSystemError(err)) {
-    out.write(`error: ${message}\n`)
+    out.write(`${red('error:', colour)} ${message}\n`)
     if (debug) out.write(stackText(err))
     return EXIT.failed
   }
-  out.write(`internal error: ${firstLine(message)}${debug ? '' : ` (set ${DEBUG_ENV}=1 for the stack trace)`}\n`)
+  out.write(
+    `${red('internal error:', colour)} ${firstLine(message)}${debug ? '' : ` (set ${DEBUG_ENV}=1 for the stack trace)`}\n`,
+  )
   if (debug) out.write(stackText(err))
   return EXIT.failed
 }

@@ -102,7 +102,8 @@ export class ApiClient {
       json = JSON.parse(text)
     } catch {
       throw new RunError(
-        `${this.base}${path}: expected JSON from cis490-node, got HTTP ${res.status} "${text.slice(0, 200)}"`,
+        `${this.base}${path}: expected JSON from cis490-node, got HTTP ${res.status} "${text.slice(0, 200)}" ` +
+          "(is this a cis490-node's API? pass --api HOST:PORT, the address `cis490-node start` logs as its API)",
       )
     }
     if (res.ok) return json as T
@@ -111,12 +112,15 @@ export class ApiClient {
         ? (json as { error: string }).error
         : `HTTP ${res.status}`
     if (res.status >= 400 && res.status < 500) throw new UsageError(reason)
-    throw new RunError(`cis490-node at ${this.base}: ${reason}`)
+    throw new RunError(`cis490-node at ${this.base}: ${reason} (its node.log, in its data dir, says more)`)
   }
 
   private unreachable(err: unknown, timedOut: boolean): Error {
     if (timedOut)
-      return new RunError(`cis490-node at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`)
+      return new RunError(
+        `cis490-node at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s ` +
+          '(is it overloaded or stuck? its node.log, in its data dir, says what it is doing; try again)',
+      )
     const cause = (err as { cause?: { code?: string; message?: string } }).cause
     const code = cause?.code ?? ''
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET') {
@@ -124,7 +128,10 @@ export class ApiClient {
         `no cis490-node is running at ${this.base} (start one with \`cis490-node start\`, or pass --api HOST:PORT)`,
       )
     }
-    return new RunError(`cannot reach cis490-node at ${this.base}: ${code || cause?.message || (err as Error).message}`)
+    return new RunError(
+      `cannot reach cis490-node at ${this.base}: ${code || cause?.message || (err as Error).message} ` +
+        '(is `cis490-node start` running on that host? pass --api HOST:PORT, or set CIS490_API, to name its API)',
+    )
   }
 }
 

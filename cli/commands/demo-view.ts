@@ -1,5 +1,6 @@
 import { shortId } from '../../manifests/index.ts'
 import type { JobJson, ResultJson } from '../../node/api/index.ts'
+import { colourEnabled, type Paint, sliceVisible, statusPainter } from '../colour.ts'
 import { formatTable } from '../table.ts'
 import { f1Text } from './jobs.ts'
 
@@ -25,14 +26,14 @@ function countsText(jobs: readonly JobJson[]): string {
     .join(', ')
 }
 
-function jobTable(jobs: readonly JobJson[]): string {
+function jobTable(jobs: readonly JobJson[], paint: Paint): string {
   return formatTable(
     ['ID', 'MODEL', 'MODE', 'STATUS', 'ATTEMPT', 'HOST', 'VAL F1', 'TEST F1'],
     jobs.map((j) => [
       shortId(j.id),
       j.model,
       j.mode,
-      j.status,
+      paint(j.status),
       `${j.attempt}/${j.max_attempts}`,
       j.host ?? '-',
       f1Text(j.val_macro_f1),
@@ -61,25 +62,34 @@ export class LiveJobView {
   private drawnLines = 0
   private readonly last = new Map<string, string>()
   private readonly columns: () => number | undefined
+  private readonly paint: Paint
 
-  /** @param opts.columns - the terminal's width now (it may change between polls) */
-  constructor(out: TextOut, opts: { tty: boolean; started: number; columns?: () => number | undefined }) {
+  /**
+   * @param opts.columns - the terminal's width now (it may change between polls)
+   * @param opts.colour - colour the status words; default: {@link colourEnabled} for a stream
+   *   that is a TTY when `opts.tty` (so NO_COLOR and FORCE_COLOR count)
+   */
+  constructor(
+    out: TextOut,
+    opts: { tty: boolean; started: number; columns?: () => number | undefined; colour?: boolean },
+  ) {
     this.out = out
     this.tty = opts.tty
     this.started = opts.started
     this.columns = opts.columns ?? (() => undefined)
+    this.paint = statusPainter(opts.colour ?? colourEnabled({ isTTY: opts.tty }))
   }
 
   /** Shows the table as of one poll. */
   update(jobs: readonly JobJson[], peers: number, now = Date.now()): void {
     const elapsed = `${((now - this.started) / 1000).toFixed(1)}s`
     if (this.tty) {
-      const full = `${jobTable(jobs)}${jobs.length} jobs on ${peers} peers: ${countsText(jobs)}  (${elapsed})\n`
+      const full = `${jobTable(jobs, this.paint)}${jobs.length} jobs on ${peers} peers: ${countsText(jobs)}  (${elapsed})\n`
       // A line the terminal wraps would take two rows and break the cursor arithmetic: cut it.
       const width = Math.max(20, (this.columns() ?? 1000) - 1)
       const text = full
         .split('\n')
-        .map((l) => l.slice(0, width))
+        .map((l) => sliceVisible(l, width))
         .join('\n')
       // Up to the first line of the last drawing, clear to the end of the screen, draw again.
       const up = this.drawnLines > 0 ? `\x1b[${this.drawnLines}F\x1b[J` : ''
@@ -91,7 +101,9 @@ export class LiveJobView {
       const state = stateOf(j)
       if (this.last.get(j.id) === state) continue
       this.last.set(j.id, state)
-      this.out.write(`[${elapsed.padStart(6)}] ${shortId(j.id)} ${j.model.padEnd(8)} ${j.mode.padEnd(9)} ${state}\n`)
+      // The state starts with the status word: only that is coloured.
+      const shown = state.replace(/^[a-z]+/, (s) => this.paint(s))
+      this.out.write(`[${elapsed.padStart(6)}] ${shortId(j.id)} ${j.model.padEnd(8)} ${j.mode.padEnd(9)} ${shown}\n`)
     }
   }
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { JOB_STATUS } from '../../crdt/index.ts'
 import { shortId } from '../../manifests/index.ts'
 import type { FleetView, JobDetailJson, JobJson, ResultJson, WorkerJson } from '../../node/api/index.ts'
+import { colourEnabled, type Paint, statusPainter, yellow } from '../colour.ts'
 import { UsageError } from '../errors.ts'
 import { formatTable } from '../table.ts'
 import { API_OPTION, apiClient } from './api-client.ts'
@@ -10,6 +11,8 @@ type Health = ReturnType<FleetView['health']>
 
 const print = (text: string) => process.stdout.write(text)
 const printJson = (value: unknown) => print(`${JSON.stringify(value, null, 2)}\n`)
+/** Colours status words when stdout takes colour (a TTY, or FORCE_COLOR; never with a plain NO_COLOR). */
+const stdoutPaint = (): Paint => statusPainter(colourEnabled(process.stdout))
 
 /** `0.8123`, or `-` when unknown. */
 export function f1Text(x: number | null): string {
@@ -43,12 +46,12 @@ export function idPrefixArg(id: string): string {
 
 const STATUSES: readonly string[] = Object.values(JOB_STATUS)
 
-function jobRows(jobs: readonly JobJson[]): string[][] {
+function jobRows(jobs: readonly JobJson[], paint: Paint): string[][] {
   return jobs.map((j) => [
     shortId(j.id),
     j.model,
     j.mode,
-    j.status,
+    paint(j.status),
     `${j.attempt}/${j.max_attempts}`,
     j.host ?? '-',
     String(j.priority),
@@ -75,11 +78,12 @@ function constraintsText(spec: JobDetailJson['spec']): string {
   return parts.length > 0 ? parts.join('; ') : 'none'
 }
 
-function showText(job: JobDetailJson): string {
+/** `show`'s text; `paint` colours the status and the attempts' outcomes. */
+export function showText(job: JobDetailJson, paint: Paint = (t) => t): string {
   const lines: [string, string][] = [
     ['job', job.id],
     ['model', `${job.model} (mode ${job.mode})`],
-    ['status', `${job.status}, attempt ${job.attempt}/${job.max_attempts}, generation ${job.generation}`],
+    ['status', `${paint(job.status)}, attempt ${job.attempt}/${job.max_attempts}, generation ${job.generation}`],
     ['priority', String(job.priority)],
     ['hyper', JSON.stringify(job.spec.hyper)],
     ['split', JSON.stringify(job.spec.split)],
@@ -104,7 +108,7 @@ function showText(job: JobDetailJson): string {
       String(a.attempt),
       String(a.round),
       a.host || '-',
-      a.outcome,
+      paint(a.outcome),
       timeText(a.claimed_at),
       timeText(a.started_at),
       timeText(a.ended_at),
@@ -115,10 +119,10 @@ function showText(job: JobDetailJson): string {
   return out
 }
 
-function workerRows(workers: readonly WorkerJson[], now: number): string[][] {
+function workerRows(workers: readonly WorkerJson[], now: number, paint: Paint): string[][] {
   return workers.map((w) => [
     w.hostname,
-    w.reachable ? 'yes' : 'no',
+    paint(w.reachable ? 'yes' : 'no'),
     String(w.score),
     w.capability.cuda ? `${w.capability.vram_gib} GiB` : '-',
     `${w.capability.ram_gib} GiB`,
@@ -200,12 +204,12 @@ export function registerJobsCommands(program: Command): void {
         api.get<WorkerJson[]>('/v1/workers'),
       ])
       const warning = onlyOnTrainers(jobs, workers)
-      if (warning !== null) process.stderr.write(`warning: ${warning}\n`)
+      if (warning !== null) process.stderr.write(`${yellow('warning:', colourEnabled(process.stderr))} ${warning}\n`)
       if (opts.json === true) {
         printJson(jobs)
         return
       }
-      print(formatTable(JOB_HEADER, jobRows(jobs)))
+      print(formatTable(JOB_HEADER, jobRows(jobs, stdoutPaint())))
       print(`${jobs.length} job(s): ${countsText(jobs)}\n`)
     })
 
@@ -218,7 +222,7 @@ export function registerJobsCommands(program: Command): void {
     .action(async (id: string, opts: { api?: string; json?: boolean }) => {
       const job = await apiClient(opts).get<JobDetailJson>(`/v1/jobs/${idPrefixArg(id)}`)
       if (opts.json === true) printJson(job)
-      else print(showText(job))
+      else print(showText(job, stdoutPaint()))
     })
 
   program
@@ -235,7 +239,7 @@ export function registerJobsCommands(program: Command): void {
       print(
         formatTable(
           ['HOST', 'LIVE', 'SCORE', 'CUDA', 'RAM', 'CORES', 'RUNNING', 'LAST SEEN', 'PEER'],
-          workerRows(workers, Date.now()),
+          workerRows(workers, Date.now(), stdoutPaint()),
         ),
       )
     })

@@ -11,7 +11,8 @@ import {
   runTrainJob,
   TrainInputError,
 } from '../../models/index.ts'
-import { RunError, UsageError } from '../errors.ts'
+import { sliceVisible } from '../colour.ts'
+import { DEBUG_ENV, RunError, UsageError } from '../errors.ts'
 import { requireInputFile, requireValue } from '../paths.ts'
 
 interface TrainFlags {
@@ -22,6 +23,31 @@ interface TrainFlags {
   out: string
   force?: boolean
   backend?: string
+}
+
+/** A progress line's count: the trainers' `epoch E/N` (neural) and `round R/N` (gbt). */
+const COUNT = /\b(?:epoch|round) (\d+)\/(\d+)\b/
+
+/** How many cells the bar has. */
+const BAR_CELLS = 20
+
+/**
+ * What `train` writes to a TTY for one progress line, and whether a line is left drawn unended.
+ * @remarks A line with an epoch or round count becomes `[####....]  40% LINE`, drawn over the
+ * previous such line (`\r`, clear the line) and cut to the terminal's width so it never wraps;
+ * any other line ends the drawn one (kept, with a newline) and is written as it is. Pure:
+ * `drawing` says whether the last text written left a bar line unended.
+ */
+export function renderProgress(line: string, drawing: boolean, columns?: number): { text: string; drawing: boolean } {
+  const m = COUNT.exec(line)
+  const total = m === null ? 0 : Number(m[2])
+  if (m === null || total <= 0) return { text: `${drawing ? '\n' : ''}${line}\n`, drawing: false }
+  const done = Math.min(1, Number(m[1]) / total)
+  const filled = Math.round(done * BAR_CELLS)
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(BAR_CELLS - filled)}] ${`${Math.round(done * 100)}%`.padStart(4)} `
+  // A terminal that reports no width (0, or none) gets the line whole.
+  const width = columns === undefined || columns <= 0 ? Number.POSITIVE_INFINITY : Math.max(20, columns - 1)
+  return { text: `\r\x1b[2K${sliceVisible(bar + line, width)}`, drawing: true }
 }
 
 /** Registers `train`: run one job and write its bundle (the worker runs this as a child process). */
@@ -56,9 +82,26 @@ export function registerTrainCommand(program: Command): void {
     .action(async (flags: TrainFlags) => {
       const { job, dataDir } = resolveJob(flags)
       const controller = new AbortController()
+      // On a terminal, counted progress lines redraw one line; piped (the worker's log), plain lines.
+      const tty = process.stderr.isTTY === true
+      let drawing = false
+      const endLine = () => {
+        if (drawing) process.stderr.write('\n')
+        drawing = false
+      }
+      const progress = (line: string) => {
+        if (!tty) {
+          process.stderr.write(`${line}\n`)
+          return
+        }
+        const r = renderProgress(line, drawing, process.stderr.columns)
+        drawing = r.drawing
+        process.stderr.write(r.text)
+      }
       let received: string | undefined
       const onSignal = (sig: NodeJS.Signals) => {
         received = sig
+        endLine()
         process.stderr.write(`received ${sig}: stopping and removing the temp bundle\n`)
         controller.abort(new Error(`stopped by ${sig}`))
         // A trainer stuck in native code may not notice; do not outlive the signal by much.
@@ -69,7 +112,7 @@ export function registerTrainCommand(program: Command): void {
       try {
         const result = await runTrainJob(
           { job, dataDir, outDir: flags.out, force: flags.force === true, backend: flags.backend },
-          { progress: (line) => process.stderr.write(`${line}\n`), signal: controller.signal },
+          { progress, signal: controller.signal },
         )
         process.stdout.write(`${JSON.stringify(result)}\n`)
       } catch (err) {
@@ -77,7 +120,8 @@ export function registerTrainCommand(program: Command): void {
         if (err instanceof ZodError) {
           const issue = err.issues[0]
           throw new UsageError(
-            `job ${job.id.slice(0, 12)}: hyper.${issue?.path.join('.') ?? ''}: ${issue?.message ?? err.message}`,
+            `job ${job.id.slice(0, 12)}: hyper.${issue?.path.join('.') ?? ''}: ${issue?.message ?? err.message} ` +
+              "(fix the value in the job's hyper table and run again)",
           )
         }
         if (
@@ -88,8 +132,12 @@ export function registerTrainCommand(program: Command): void {
         )
           throw new UsageError(err.message)
         if (err instanceof BundleError) throw new RunError(err.message)
-        throw new RunError(`training of job ${job.id} (${job.model}) failed: ${(err as Error)?.message ?? String(err)}`)
+        throw new RunError(
+          `training of job ${job.id} (${job.model}) failed: ${(err as Error)?.message ?? String(err)} ` +
+            `(the progress above shows how far it got; rerun with ${DEBUG_ENV}=1 for the stack trace)`,
+        )
       } finally {
+        endLine()
         process.off('SIGTERM', onSignal)
         process.off('SIGINT', onSignal)
       }

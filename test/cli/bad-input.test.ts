@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { loadSwarmKey } from '../../node/index.ts'
+import { plainEnv } from '../helpers/cli.ts'
 import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
@@ -20,7 +21,7 @@ interface Run {
 /** Spawns `cis490-node ARGS` (async, so that cases can run two at a time on two cores). */
 function cli(args: readonly string[], timeoutMs = 180_000): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...args], { env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => {

@@ -29,7 +29,7 @@ function capture() {
 describe('the demo live view', () => {
   it('without a TTY prints one line per job whose state changed', () => {
     const { out, chunks } = capture()
-    const view = new LiveJobView(out, { tty: false, started: 0 })
+    const view = new LiveJobView(out, { tty: false, started: 0, colour: false })
     view.update([job('a', 'pending'), job('b', 'pending')], 3, 1000)
     view.update([job('a', 'running', 'beta'), job('b', 'pending')], 3, 2500)
     view.update([job('a', 'running', 'beta'), job('b', 'pending')], 3, 3000)
@@ -45,7 +45,7 @@ describe('the demo live view', () => {
 
   it('on a TTY redraws the table in place, its lines cut to the terminal width', () => {
     const { out, chunks } = capture()
-    const view = new LiveJobView(out, { tty: true, started: 0, columns: () => 40 })
+    const view = new LiveJobView(out, { tty: true, started: 0, columns: () => 40, colour: false })
     view.update([job('a', 'pending'), job('b', 'pending')], 3, 1000)
     assert.ok(!chunks[0].includes('\x1b['), 'the first drawing moves no cursor')
     const lines = chunks[0].split('\n').slice(0, -1)

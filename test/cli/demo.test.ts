@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { plainEnv } from '../helpers/cli.ts'
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
 
@@ -32,7 +33,7 @@ interface DemoRun {
 /** Runs `cis490-node demo ARGS` with its temp files under `tmp`, stdout and stderr piped (no TTY). */
 function runDemo(args: string[], tmp: string): DemoRun {
   const proc = spawn(process.execPath, [BIN, 'demo', ...args], {
-    env: { ...process.env, TMPDIR: tmp },
+    env: { ...plainEnv(), TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const run: DemoRun = {

@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { powershellQuote, SERVICE_NAME, systemdEscapePath, windowsArg } from '../../cli/commands/install-service.ts'
 import { generateSwarmKey } from '../../node/index.ts'
+import { plainEnv } from '../helpers/cli.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '')
 const BIN = join(ROOT, 'cli', 'bin.ts')
@@ -25,7 +26,7 @@ const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node')
 /** `cis490-node ARGS` in a child, with the environment given (SUDO_USER and CIS490_* removed first). */
 function cli(args: readonly string[], env: Record<string, string> = {}) {
   const base = Object.fromEntries(
-    Object.entries(process.env).filter(
+    Object.entries(plainEnv()).filter(
       ([k]) => k !== 'SUDO_USER' && !k.startsWith('CIS490_') && k !== 'XGBOOST_LIBRARY',
     ),
   )

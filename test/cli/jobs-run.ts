@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { ApiServer } from '../../node/api/index.ts'
+import { plainEnv } from '../helpers/cli.ts'
 import { apiFixture, type Fixture, memoryLogger } from '../node/api-fixture.ts'
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
@@ -15,7 +16,7 @@ export function runCliAsync(
   env: Record<string, string> = {},
   timeoutMs = 60_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CIS490_')))
+  const clean = Object.fromEntries(Object.entries(plainEnv()).filter(([k]) => !k.startsWith('CIS490_')))
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env: { ...clean, ...env },

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { readBundle } from '../../models/bundle/index.ts'
 import { loadDataset } from '../../models/dataset/index.ts'
-import { runCliProcess } from '../helpers/cli.ts'
+import { plainEnv, runCliProcess } from '../helpers/cli.ts'
 import { makeSyntheticDataset } from '../helpers/dataset-fixture.ts'
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
@@ -18,7 +18,10 @@ const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
  */
 function trainUntil(args: string[], when: RegExp, signal: NodeJS.Signals) {
   return new Promise<{ code: number | null; sent: boolean; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [BIN, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, 'train', ...args], {
+      env: plainEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     let sent = false

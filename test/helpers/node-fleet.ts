@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateKey, generateSwarmKey, publicKeyText, savePrivateKey } from '../../node/index.ts'
+import { plainEnv } from './cli.ts'
 
 const BIN = fileURLToPath(new URL('../../cli/bin.ts', import.meta.url))
 
@@ -126,7 +127,7 @@ export class NodeFleet {
       ...boot,
       ...(opts.args ?? ['--manifest', this.files.manifest]),
     ]
-    const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] })
+    const proc = spawn(process.execPath, args, { env: plainEnv(), stdio: ['ignore', 'ignore', 'pipe'] })
     const node: TestNode = { name, dataDir, proc, api: '', peerId: '', address: '', stderr: '' }
     const existing = this.nodes.findIndex((n) => n.name === name)
     if (existing >= 0) this.nodes[existing] = node
@@ -212,7 +213,7 @@ export interface CliRun {
 
 /** Runs `cis490-node ARGS` asynchronously (see {@link NodeFleet.cli}). */
 export function runCli(args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CliRun> {
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [BIN, ...args], { env: plainEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   const run: CliRun = { code: null, stdout: '', stderr: '' }
   proc.stdout.setEncoding('utf8').on('data', (c: string) => {
     run.stdout += c
