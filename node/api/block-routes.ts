@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { resolveIdPrefix, shortId } from '../../manifests/index.ts'
 import type { ApiReply, ApiRequest } from './api-server.ts'
-import { readJsonBody } from './body.ts'
+import { readBody, readJsonBody } from './body.ts'
 import { ApiRequestError } from './errors.ts'
 import type { FleetView } from './fleet-view.ts'
 
@@ -18,9 +18,11 @@ const MAX_FETCH_TIMEOUT_S = 24 * 3600
 export interface FetchJson {
   cid: string
   state: 'fetching' | 'done' | 'failed'
+  /** Blocks of the DAG present so far, and the blocks known so far (the DAG is discovered as it is walked). */
   blocks: number
   blocks_known: number
   bytes: number
+  /** Why it failed (it names the root and the blocks that never arrived), else null. */
   error: string | null
   started_at: number
   ended_at: number | null
@@ -157,7 +159,7 @@ export async function getBlock(store: BlockView | undefined, { params }: ApiRequ
 export async function putBlock(store: BlockView | undefined, { req, params }: ApiRequest): Promise<ApiReply> {
   const cid = cidParam(params)
   requireType(req, RAW_BLOCK_TYPE, 'a block')
-  const bytes = await readRawBody(req, MAX_BLOCK_BYTES)
+  const bytes = await readBody(req, MAX_BLOCK_BYTES, 'a block')
   const added = await asClientError(() => started(store).putBlock(cid, bytes))
   return { json: { cid, new: added } }
 }
@@ -179,18 +181,4 @@ export async function pinRoot(store: BlockView | undefined, { req }: ApiRequest)
 function requireType(req: IncomingMessage, expected: string, what: string): void {
   const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
   if (type !== expected) throw new ApiRequestError(415, `${what} is sent as ${expected}, got ${JSON.stringify(type)}`)
-}
-
-async function readRawBody(req: IncomingMessage, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > maxBytes)
-    throw new ApiRequestError(413, `a block of ${declared} bytes exceeds the limit of ${maxBytes} bytes`)
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > maxBytes) throw new ApiRequestError(413, `a block exceeds the limit of ${maxBytes} bytes`)
-    chunks.push(chunk)
-  }
-  return new Uint8Array(Buffer.concat(chunks))
 }

@@ -7,20 +7,10 @@ import { ApiRequestError } from './errors.ts'
  * 400 when it is not UTF-8 JSON.
  */
 export async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const declared = Number(req.headers['content-length'])
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    throw new ApiRequestError(413, `request body of ${declared} bytes exceeds the limit of ${maxBytes} bytes`)
-  }
-  const chunks: Buffer[] = []
-  let total = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length
-    if (total > maxBytes) throw new ApiRequestError(413, `request body exceeds the limit of ${maxBytes} bytes`)
-    chunks.push(chunk)
-  }
+  const body = await readBody(req, maxBytes, 'request body')
   let text: string
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(chunks))
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body)
   } catch {
     throw new ApiRequestError(400, 'request body: expected UTF-8 JSON')
   }
@@ -30,6 +20,26 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
   } catch (err) {
     throw new ApiRequestError(400, `request body: bad JSON (${(err as Error).message})`)
   }
+}
+
+/**
+ * Reads a request body of at most `maxBytes`; `what` names it in the refusal ("request body",
+ * "a block").
+ * @throws ApiRequestError 413 when the body is larger, by Content-Length or as it streams.
+ */
+export async function readBody(req: IncomingMessage, maxBytes: number, what: string): Promise<Uint8Array> {
+  const declared = Number(req.headers['content-length'])
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    throw new ApiRequestError(413, `${what} of ${declared} bytes exceeds the limit of ${maxBytes} bytes`)
+  }
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length
+    if (total > maxBytes) throw new ApiRequestError(413, `${what} exceeds the limit of ${maxBytes} bytes`)
+    chunks.push(chunk)
+  }
+  return new Uint8Array(Buffer.concat(chunks))
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/

@@ -1,19 +1,6 @@
 import type { Logger } from 'pino'
+import type { FetchJson as FetchState } from '../api/block-routes.ts'
 import { type BlockService, parseCid } from '../blocks/index.ts'
-
-/** Where one fetch stands, as `GET /v1/fetch/{cid}` shows it. */
-export interface FetchState {
-  cid: string
-  state: 'fetching' | 'done' | 'failed'
-  /** Blocks of the DAG present so far, and the blocks known so far (the DAG is discovered as it is walked). */
-  blocks: number
-  blocks_known: number
-  bytes: number
-  /** Why it failed (it names the root and the blocks that never arrived), else null. */
-  error: string | null
-  started_at: number
-  ended_at: number | null
-}
 
 /** Options of a {@link FetchTracker}. */
 export interface FetchTrackerInit {
