@@ -263,13 +263,7 @@ export function registerDatasetCommands(program: Command): void {
     )
     .action(async (dir: string, flags: { api?: string; dataDir?: string; json?: boolean }) => {
       requireInputDir('', dir, 'a dataset directory')
-      let info: Awaited<ReturnType<typeof datasetInfo>>
-      try {
-        info = await datasetInfo(dir)
-      } catch (err) {
-        if (err instanceof DatasetError) throw new UsageError(err.message)
-        throw err
-      }
+      const info = await checkedDatasetInfo(dir)
       let added: Awaited<ReturnType<typeof addDataset>>
       try {
         added = await addDataset(dir, flags)
@@ -296,13 +290,7 @@ export function registerDatasetCommands(program: Command): void {
     .option('--json', 'print one JSON object')
     .action(async (dir: string, flags: { json?: boolean }) => {
       requireInputDir('', dir, 'a dataset directory')
-      let info: Awaited<ReturnType<typeof datasetInfo>>
-      try {
-        info = await datasetInfo(dir)
-      } catch (err) {
-        if (err instanceof DatasetError) throw new UsageError(err.message)
-        throw err
-      }
+      const info = await checkedDatasetInfo(dir)
       if (flags.json === true) {
         process.stdout.write(`${JSON.stringify(info, null, 2)}\n`)
         return
@@ -334,4 +322,14 @@ export function registerDatasetCommands(program: Command): void {
       )
       process.stdout.write(out.join(''))
     })
+}
+
+/** `datasetInfo` of a dataset directory; a bad dataset is the user's input (exit 2). */
+async function checkedDatasetInfo(dir: string): Promise<Awaited<ReturnType<typeof datasetInfo>>> {
+  try {
+    return await datasetInfo(dir)
+  } catch (err) {
+    if (err instanceof DatasetError) throw new UsageError(err.message)
+    throw err
+  }
 }
