@@ -13,7 +13,6 @@ import type { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import type { Logger } from 'pino'
 import { importBundle } from '../../models/bundle/index.ts'
-import { BitswapReidentifier } from './bitswap-reidentify.ts'
 import { hasLinks, linksOf, parseCid } from './dag-links.ts'
 import {
   BadCidError,
@@ -162,7 +161,6 @@ export class BlockService {
   #helia: Helia | undefined
   #bitswap: BlockBroker | undefined
   #controller: AbortController | undefined
-  #reidentifier: BitswapReidentifier | undefined
   #transition: Promise<void> = Promise.resolve()
 
   constructor(components: { libp2p: Libp2p; logger: Logger }, init: BlockServiceInit) {
@@ -495,9 +493,6 @@ export class BlockService {
       this.#helia = helia
       this.#bitswap = bitswap
       this.#controller = new AbortController()
-      // peers that identified this host before bitswap ran here (or theirs) are asked again
-      this.#reidentifier = new BitswapReidentifier({ libp2p: this.#libp2p, logger: this.#log })
-      this.#reidentifier.start()
       this.#log.info({ dir: this.#init.dir, ...this.#stored, pinned: this.#pins.size }, 'block service started')
     } catch (err) {
       this.#store = undefined
@@ -513,8 +508,6 @@ export class BlockService {
     const helia = this.#helia
     if (helia == null) return
     this.#controller?.abort()
-    this.#reidentifier?.stop()
-    this.#reidentifier = undefined
     this.#helia = undefined
     this.#bitswap = undefined
     try {

@@ -1,7 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { type GossipSub, gossipsub } from '@libp2p/gossipsub'
-import { type Identify, identify } from '@libp2p/identify'
+import { type Identify, type IdentifyPush, identify, identifyPush } from '@libp2p/identify'
 import type { Libp2p, PeerInfo } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { type Ping, ping } from '@libp2p/ping'
@@ -13,6 +13,7 @@ import type { ResolvedFleetNetInit } from './fleet-net-init.ts'
 /** The libp2p services a fleet node runs. */
 export type FleetServices = {
   identify: Identify
+  identifyPush: IdentifyPush
   ping: Ping
   pubsub: GossipSub
 }
@@ -25,7 +26,7 @@ const GOSSIP_RPC_OVERHEAD = 64 * 1024
 
 /**
  * Creates (unstarted) the libp2p host of a fleet node: TCP, pnet with bounded cipher writes,
- * Noise, Yamux, identify, ping, gossipsub with StrictSign and scoring on the fleet topic, and
+ * Noise, Yamux, identify and identify-push, ping, gossipsub with StrictSign and scoring on the fleet topic, and
  * mDNS when enabled. `isBanned` gates dials and connections both ways; `onLanPeer` hears
  * every mDNS answer (see {@link mdnsEveryAnswer}).
  */
@@ -62,6 +63,9 @@ export function createFleetLibp2p(
     peerDiscovery: init.mdns ? [mdnsEveryAnswer(mdnsServiceTag(init.fleet), onLanPeer)] : [],
     services: {
       identify: identify(),
+      // Tells connected peers when this host's protocols change: bitswap registers after the
+      // bootstrap dials, and without a push those peers never learn it runs here.
+      identifyPush: identifyPush(),
       ping: ping(),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
