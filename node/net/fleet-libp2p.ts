@@ -23,6 +23,8 @@ export type FleetLibp2p = Libp2p<FleetServices>
 
 /** Room for a gossipsub RPC's envelope (signature, key, seqno, topic, control) around one message. */
 const GOSSIP_RPC_OVERHEAD = 64 * 1024
+/** How long identify-push gathers protocol changes before it tells peers. */
+const PUSH_DEBOUNCE_MS = 50
 
 /**
  * Creates (unstarted) the libp2p host of a fleet node: TCP, pnet with bounded cipher writes,
@@ -64,8 +66,10 @@ export function createFleetLibp2p(
     services: {
       identify: identify(),
       // Tells connected peers when this host's protocols change: bitswap registers after the
-      // bootstrap dials, and without a push those peers never learn it runs here.
-      identifyPush: identifyPush(),
+      // bootstrap dials, and without a push those peers never learn it runs here. A short
+      // debounce: its timer is not cleared on stop (@libp2p/identify 4) and, at the default
+      // 1 s, kept a stopped node's process alive for a second.
+      identifyPush: identifyPush({ debounce: PUSH_DEBOUNCE_MS }),
       ping: ping(),
       pubsub: gossipsub({
         globalSignaturePolicy: 'StrictSign',
