@@ -148,6 +148,7 @@ export class BlockService {
   readonly #log: Logger
   readonly #init: ResolvedBlockServiceInit
   readonly #pins = new Set<string>()
+  #pinWrites: Promise<void> = Promise.resolve()
   readonly #counters = {
     fetchedBlocks: 0,
     fetchedBytes: 0,
@@ -449,8 +450,14 @@ export class BlockService {
     this.#bitswap?.announce?.(cid)?.catch((err: unknown) => this.#log.debug({ err }, 'announce failed'))
   }
 
-  async #savePins(): Promise<void> {
-    await writePins(this.#init.dir, this.pins())
+  /**
+   * Writes the pins file with the set as it is when the write begins. Writes run one at a time:
+   * two concurrent renames could otherwise land out of order and leave an older set on disk.
+   */
+  #savePins(): Promise<void> {
+    const next = this.#pinWrites.then(() => writePins(this.#init.dir, this.pins()))
+    this.#pinWrites = next.catch(() => {})
+    return next
   }
 
   async #loadPins(): Promise<void> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readdir } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { withBitswap } from '@helia/bitswap'
@@ -137,6 +137,22 @@ describe('BlockService: peers in one private network', () => {
     assert.equal(a.blocks.stats().storedBytes, stored.storedBytes)
     await a.blocks.unpin(first.cid)
     assert.deepEqual(a.blocks.pins(), [])
+  })
+
+  it('concurrent pins are all on disk: every write lists the set as it stands, one write at a time', async () => {
+    const a = await peers.start(key)
+    const roots: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const dir = await peers.tempDir()
+      await writeTree(dir, { 'f.bin': new TextEncoder().encode(`file ${i}`) })
+      roots.push((await a.blocks.importDirectory(dir)).cid)
+    }
+    await Promise.all(roots.map((cid) => a.blocks.pin(cid)))
+    const onDisk = JSON.parse(await readFile(join(a.dir, 'blocks', 'pins.json'), 'utf8')) as string[]
+    assert.deepEqual(onDisk, [...roots].sort())
+    await Promise.all(roots.slice(0, 6).map((cid) => a.blocks.unpin(cid)))
+    const after = JSON.parse(await readFile(join(a.dir, 'blocks', 'pins.json'), 'utf8')) as string[]
+    assert.deepEqual(after, roots.slice(6).sort())
   })
 
   it('refuses bad input naming it', async () => {
