@@ -53,7 +53,7 @@ export class DerivedTable {
   private readonly dirty = new Set<string>()
   private readonly heap = new MinHeap<Deadline>((a, b) => a.at < b.at)
   /** The one live deadline per job; older heap entries for the job are stale. */
-  private readonly scheduled = new Map<string, number>()
+  private readonly scheduled = new Map<string, Deadline>()
   private readonly pendingJobs: DerivedJob[] = []
   private readonly activeJobs = new Map<string, DerivedJob>()
   private readonly activeByOwner = new Map<string, Map<string, DerivedJob>>()
@@ -120,7 +120,7 @@ export class DerivedTable {
   private expireLeases(view: LocalView): void {
     for (let next = this.heap.peek(); next !== undefined && next.at < view.now; next = this.heap.peek()) {
       const d = this.heap.pop() as Deadline
-      if (this.scheduled.get(d.id) !== d.at) continue
+      if (this.scheduled.get(d.id) !== d) continue
       this.scheduled.delete(d.id)
       const job = this.entries.get(d.id)?.derived
       if (!isActive(job) || job.generation !== d.generation || job.round !== d.round || job.owner !== d.owner) continue
@@ -240,7 +240,7 @@ export class DerivedTable {
   /** The earliest time at which a lease may lapse (call `refresh` after it), or undefined. */
   nextDeadline(): number | undefined {
     let next = this.heap.peek()
-    while (next !== undefined && this.scheduled.get(next.id) !== next.at) {
+    while (next !== undefined && this.scheduled.get(next.id) !== next) {
       this.heap.pop()
       next = this.heap.peek()
     }
@@ -273,7 +273,7 @@ export class DerivedTable {
   }
 
   private push(d: Deadline): void {
-    this.scheduled.set(d.id, d.at)
+    this.scheduled.set(d.id, d)
     this.heap.push(d)
   }
 }
