@@ -5,7 +5,7 @@ import { softmaxCrossEntropy } from './step-math.ts'
 
 /**
  * Below this `m * n * k`, a step's products run on one OpenBLAS thread whatever the
- * thread count (results do not depend on it).
+ * thread count (so results do not depend on it).
  *
  * @remarks Measured on the default MLP (largest product 256 x 145 x 128 = 4.8M), 2
  * cores, load 5-6 (bench/neural-throughput.ts): 92k windows/s with 1 thread against 61k
@@ -92,8 +92,9 @@ function denseStack(model: tf.LayersModel): { dense: tf.layers.Layer; dropout: n
  * PRNG: the stream differs from tfjs's, so the weights differ from a tfjs-path run),
  * softmax with Keras's clipped cross-entropy (rows whose probability is clipped get no
  * gradient, as tfjs's clip gradient does), Adam as {@link adamUpdate}. Deterministic for
- * a seed, OpenBLAS build and core type: BLAS results do not depend on the thread count
- * (tested), and everything else is sequential JS.
+ * a seed, OpenBLAS build, core type and thread count (products below
+ * {@link SINGLE_THREAD_WORK}, the default MLP's, run on one thread whatever the count;
+ * tested), and everything else is sequential JS.
  */
 export class DenseTrainer {
   private readonly model: tf.LayersModel

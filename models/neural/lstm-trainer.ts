@@ -111,7 +111,8 @@ const tanh = (x: number): number => 2 / (1 + Math.exp(-2 * x)) - 1
  * sigmoid gates, tanh), zero initial state, Dropout layers between the layers and on
  * the last state (masks from our seeded PRNG, so the stream differs from tfjs's),
  * clipped softmax cross-entropy, Adam as `adamUpdate`. Deterministic for a seed, an
- * OpenBLAS build and core type (BLAS results do not depend on its thread count).
+ * OpenBLAS build, core type and thread count (with some core types, e.g. Haswell, the last
+ * bits of a product depend on the thread count; with SkylakeX they did not, tested).
  */
 export class LstmTrainer {
   private readonly model: tf.LayersModel

@@ -149,7 +149,11 @@ describe('OpenBLAS matMul kernels against tfjs kernels', { skip }, () => {
     })
   }
 
-  test('results do not depend on the OpenBLAS thread count', async () => {
+  // Bitwise equality across thread counts holds for some kernel families, not all: with the
+  // Haswell kernels (what OPENBLAS_CORETYPE=Haswell gives, e.g. on AMD EPYC hosts) 256x145 x 145x128
+  // differs in the last bits between 1 and 2 threads. What a bundle's reproducibility needs is
+  // a fixed thread count giving the same bits every time.
+  test('results are bitwise reproducible at each OpenBLAS thread count, and agree across counts', async () => {
     if (!isOpenBlas(blas)) return
     await withBlas('wasm')
     const before = blas.threads()
@@ -163,14 +167,20 @@ describe('OpenBLAS matMul kernels against tfjs kernels', { skip }, () => {
         tf.tidy(() => {
           const a = random(as, rng)
           const b = random(bs, rng)
-          blas.setThreads(1)
-          const one = tf.matMul(a, b, ta, tb).dataSync()
-          blas.setThreads(2)
-          const two = tf.matMul(a, b, ta, tb).dataSync()
-          blas.setThreads(4)
-          const four = tf.matMul(a, b, ta, tb).dataSync()
-          assert.ok(Buffer.from(one.buffer).equals(Buffer.from(two.buffer)), `${as} x ${bs}: 1 vs 2 threads`)
-          assert.ok(Buffer.from(one.buffer).equals(Buffer.from(four.buffer)), `${as} x ${bs}: 1 vs 4 threads`)
+          const runs = new Map<number, tf.Tensor>()
+          for (const threads of [1, 2, 4]) {
+            blas.setThreads(threads)
+            const first = tf.matMul(a, b, ta, tb)
+            const again = tf.matMul(a, b, ta, tb).dataSync()
+            assert.ok(
+              Buffer.from(first.dataSync().buffer).equals(Buffer.from(again.buffer)),
+              `${as} x ${bs}: two runs at ${threads} threads`,
+            )
+            runs.set(threads, first)
+          }
+          const one = runs.get(1) as tf.Tensor
+          assertClose(runs.get(2) as tf.Tensor, one, `${as} x ${bs}: 1 vs 2 threads`)
+          assertClose(runs.get(4) as tf.Tensor, one, `${as} x ${bs}: 1 vs 4 threads`)
         })
       }
     } finally {
