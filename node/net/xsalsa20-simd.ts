@@ -52,12 +52,26 @@ function leb128(n: number): number[] {
   return out
 }
 
+/** Signed LEB128, what `i32.const` takes (unsigned bytes of 64..127 would read as negative). */
+function sleb128(n: number): number[] {
+  const out: number[] = []
+  for (;;) {
+    const b = n & 0x7f
+    n >>= 7
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b)
+      return out
+    }
+    out.push(b | 0x80)
+  }
+}
+
 const SIMD = 0xfd
 const op = {
   localGet: (i: number) => [0x20, ...leb128(i)],
   localSet: (i: number) => [0x21, ...leb128(i)],
   localTee: (i: number) => [0x22, ...leb128(i)],
-  i32Const: (n: number) => [0x41, ...leb128(n)],
+  i32Const: (n: number) => [0x41, ...sleb128(n)],
   i32Load: (offset: number) => [0x28, 0x02, ...leb128(offset)],
   v128Load: (offset: number) => [SIMD, 0x00, 0x04, ...leb128(offset)],
   v128Store: (offset: number) => [SIMD, 0x0b, 0x04, ...leb128(offset)],
