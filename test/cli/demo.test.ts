@@ -148,6 +148,38 @@ describe('cis490-node demo', { timeout: 600_000 }, () => {
     )
   })
 
+  it('--keep leaves the fleet running with its dashboards served until SIGINT, then exits 0 and leaves nothing', async () => {
+    const tmp = newTmp()
+    const run = runDemo(['--keep'], tmp)
+    runs.push(run)
+    const dir = (await outputMatching(run, /files in (\S+)/, 60_000))[1]
+    await outputMatching(run, /Ctrl-C stops the peers/, 300_000)
+    const pids = [...(run.stdout + run.stderr).matchAll(/started \w+\s+pid (\d+)/g)].map((m) => Number(m[1]))
+    assert.equal(pids.length, 3)
+    const urls = [...run.stdout.matchAll(/^ {2}(http:\/\/127\.0\.0\.1:\d+\/) {3}(alpha|beta|gamma)/gm)]
+    assert.equal(urls.length, 3, run.stdout)
+    assert.match(run.stdout, /alpha \(store\)|beta \(store\)|gamma \(store\)/)
+    // Kept running: some seconds later every node still serves its dashboard and the finished table.
+    await new Promise((r) => setTimeout(r, 3000))
+    assert.equal(run.proc.exitCode, null, 'the demo still runs')
+    for (const [, url] of urls) {
+      const page = await fetch(url)
+      assert.equal(page.status, 200, url)
+      assert.match(page.headers.get('content-type') ?? '', /text\/html/)
+      const jobs = (await (await fetch(new URL('v1/jobs', url))).json()) as { status: string }[]
+      assert.equal(jobs.length, 10)
+      assert.ok(
+        jobs.every((j) => j.status === 'completed'),
+        `${url}: ${jobs.map((j) => j.status)}`,
+      )
+    }
+    run.proc.kill('SIGINT')
+    const { code } = await run.exited
+    assert.equal(code, 0, run.stderr)
+    assert.match(run.stdout, /stopped the fleet and removed/)
+    assertNothingLeft(dir, tmp, pids)
+  })
+
   it('stops the fleet and removes its files on SIGINT while jobs train', async () => {
     const tmp = newTmp()
     const run = runDemo([], tmp)
