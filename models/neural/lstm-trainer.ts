@@ -112,7 +112,7 @@ const tanh = (x: number): number => 2 / (1 + Math.exp(-2 * x)) - 1
  * the last state (masks from our seeded PRNG, so the stream differs from tfjs's),
  * clipped softmax cross-entropy, Adam as `adamUpdate`. Deterministic for a seed, an
  * OpenBLAS build, core type and thread count (with some core types, e.g. Haswell, the last
- * bits of a product depend on the thread count; with SkylakeX they did not, tested).
+ * bits of a large product depend on the thread count).
  */
 export class LstmTrainer {
   private readonly model: tf.LayersModel
