@@ -13,8 +13,13 @@ import { MAX_RECORD_BYTES } from './records.ts'
  * document. Deciding whether inserted bytes are valid records is `decodeRecord`'s job.
  */
 
-/** The verdict on one change: `reason` says what was refused, for logs. */
-export type ChangeVerdict = { ok: true } | { ok: false; reason: string }
+/**
+ * The verdict on one change: the record bytes it inserts into the log when it passes,
+ * else `reason` says what was refused, for logs.
+ */
+export type ChangeVerdict = { ok: true; records: readonly Uint8Array[] } | { ok: false; reason: string }
+
+const NO_RECORDS: readonly Uint8Array[] = Object.freeze([])
 
 /** Largest op counter a change may start at (far beyond any honest table; keeps counters small). */
 const MAX_START_OP = 2 ** 48
@@ -73,6 +78,9 @@ const byObject = new WeakMap<Uint8Array, ChangeVerdict>()
  * Whether a peer may merge the encoded change `bytes`: the genesis change, or a change
  * whose every op inserts a byte string into the log (no deletes, no overwrites, nothing
  * outside the log, no new objects), within `MAX_CHANGE_BYTES` and `MAX_CHANGE_OPS`.
+ * A change that passes comes with the record bytes it inserts, in op order (the same
+ * array for the same bytes while cached: treat it as read-only). A peer learns records
+ * from them at once, whether or not Automerge can apply the change yet.
  * @remarks Total: never throws; bytes that do not decode are refused. A document chunk
  * (Automerge's sync protocol sends one to a peer that has nothing) passes when its shape
  * is an honest table's (see `checkDocument`). A change costs one `Automerge.decodeChange`,
@@ -85,11 +93,13 @@ export function checkChange(bytes: unknown): ChangeVerdict {
   // a run of changes gets them concatenated): each is checked on its own, all must pass.
   const chunks = splitChunks(bytes)
   if (chunks !== null && chunks.length > 1) {
+    const records: Uint8Array[] = []
     for (const chunk of chunks) {
       const verdict = checkChange(chunk)
       if (!verdict.ok) return verdict
+      for (const r of verdict.records) records.push(r)
     }
-    return { ok: true }
+    return { ok: true, records }
   }
   if (bytes.length > MAX_CHANGE_BYTES && bytes[CHUNK_TYPE_AT] !== DOCUMENT_CHUNK)
     return refuse(`a change of ${bytes.length} bytes (at most ${MAX_CHANGE_BYTES})`)
@@ -114,6 +124,7 @@ export function checkChange(bytes: unknown): ChangeVerdict {
     }
     verdicts.set(key, verdict)
     cachedBytes += key.length
+    if (verdict.ok) for (const r of verdict.records) cachedBytes += r.length
   }
   return verdict
 }
@@ -156,7 +167,7 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
     return refuse('undecodable change')
   }
   try {
-    if (change.hash === GENESIS.hash) return { ok: true }
+    if (change.hash === GENESIS.hash) return { ok: true, records: NO_RECORDS }
     const ops = change.ops as DecodedOp[]
     if (!Array.isArray(ops) || ops.length === 0) return refuse('a change without ops')
     if (ops.length > MAX_CHANGE_OPS) return refuse(`a change of ${ops.length} ops (at most ${MAX_CHANGE_OPS})`)
@@ -165,11 +176,14 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
     if (change.actor === GENESIS.actor) return refuse("a change by the genesis change's actor")
     if (!Number.isSafeInteger(change.startOp) || change.startOp > MAX_START_OP)
       return refuse('an op counter out of range')
+    const records: Uint8Array[] = []
     for (const op of ops) {
       const problem = opProblem(op)
       if (problem !== null) return refuse(problem)
+      const value = op.value as unknown as Uint8Array | number[]
+      records.push(value instanceof Uint8Array ? value : Uint8Array.from(value))
     }
-    return { ok: true }
+    return { ok: true, records }
   } catch {
     return refuse('a malformed change')
   }
@@ -208,13 +222,15 @@ function checkDocument(bytes: Uint8Array): ChangeVerdict {
       return refuse('a document whose root was written again')
     const log = doc.log
     if (!Array.isArray(log) || Automerge.getObjectId(log) !== GENESIS.log) return refuse('a document with another log')
+    const records: Uint8Array[] = []
     for (const entry of log) {
       if (!(entry instanceof Uint8Array)) return refuse('in a document: a log entry that is not bytes')
       if (entry.length > MAX_RECORD_BYTES) return refuse(`in a document: a log entry over ${MAX_RECORD_BYTES} bytes`)
+      records.push(entry)
     }
     if (Automerge.stats(doc).numOps !== GENESIS_OPS + log.length)
       return refuse('in a document: ops that delete, overwrite or nest (the op count does not match the log)')
-    return { ok: true }
+    return { ok: true, records }
   } catch {
     return refuse('a malformed document')
   } finally {

@@ -53,7 +53,7 @@ export interface ReplicaHost {
   broadcast(msg: PeerMessage): void
   /** Makes `chunk` (Automerge `saveIncremental` bytes) durable before anything sent after it. */
   persist(chunk: Uint8Array): void
-  /** Record bytes that entered the document (from merges) or arrived alongside changes. */
+  /** The record bytes that arriving changes insert (learnt on arrival, before Automerge has applied them). */
   learn(records: readonly unknown[]): void
   /** `from` sent something hostile or broken (counted, and the node may penalise the sender). */
   misbehaved(from: string, reason: string): void
@@ -63,14 +63,6 @@ interface Want {
   seen: number
   at: number
   tries: number
-}
-
-/** Record bytes inserted into the log by a merge, from Automerge's patches. */
-function insertedRecords(patches: readonly Automerge.Patch[], into: unknown[]): void {
-  for (const p of patches) {
-    if (p.path[0] !== 'log') continue
-    if (p.action === 'insert') for (const v of p.values) into.push(v)
-  }
 }
 
 /** The Automerge document itself, under the JS view (what `Automerge.getBackend` returns). */
@@ -92,19 +84,20 @@ const MAX_QUEUED_BYTES = 64 * 1024 * 1024
  *
  * @remarks Sans-IO: time comes with every call, effects go to the `ReplicaHost`. A merge
  * costs Automerge time in proportion to the document whatever it carries, so arrivals are
- * merged together once per `mergeMs`. Decisions do not wait for merges: a pushed change
- * carries its records, which the peer learns at once (they are signed facts; the change
- * itself may wait in Automerge's queue for a dependency that was dropped). Every change
- * passes the `ChangeGuard` before Automerge sees it: the log is append-only in fact, so a
- * peer never forgets a verified record it held. Every input path is total: a message
+ * merged together once per `mergeMs`. Decisions do not wait for merges: every change that
+ * arrives (pushed, answering a want, in a sync session) passes the `ChangeGuard`, which
+ * reads the records it inserts, and the peer learns them at once (they are signed facts;
+ * the change itself may wait in Automerge's queue for a dependency that was dropped). The
+ * guard runs before Automerge sees a change: the log is append-only in fact, so a peer
+ * never forgets a verified record it held. Every input path is total: a message
  * Automerge cannot use is dropped and counted, and the next good one still works.
  *
  * The replica works on the Automerge backend directly and never keeps a materialized JS
  * view of the document up to date: updating one copies every inserted record into a new
  * JS object on every merge and write (twice, with the patches): a tenth of a 50-peer
- * simulation's CPU, plus the garbage it made (GC was a fifth). The records a merge adds
- * are read from patches only when they were not learnt on arrival; `doc` builds a view
- * when asked.
+ * simulation's CPU, plus the garbage it made (GC was a fifth). Nor does it read merges'
+ * patches (exporting them copied every record of every answer again, a tenth more):
+ * records come from the guard; `doc` builds a view when asked.
  */
 export class Replica {
   readonly stats: ReplicaStats = emptyReplicaStats()
@@ -138,8 +131,6 @@ export class Replica {
   private mergeDue = Number.POSITIVE_INFINITY
   private syncedSince = false
   private unsaved = false
-  /** Whether changes that arrived without their records may still enter the document. */
-  private recordless = true
 
   /**
    * @param stored - the chunks a document store loaded (a snapshot and incremental saves), oldest first
@@ -167,6 +158,8 @@ export class Replica {
     Automerge.saveIncremental(doc)
     this.js = doc
     this.am = Automerge.getBackend(doc)
+    // Automerge's sync functions bring the JS view up to date with patches since the diff
+    // cursor: keeping the cursor at the heads keeps those patches empty.
     this.am.updateDiffCursor()
   }
 
@@ -224,6 +217,9 @@ export class Replica {
   receive(from: string, msg: PeerMessage, now: number): void {
     switch (msg.type) {
       case 'changes': {
+        // What a peer learns is what the changes insert, read by the guard that vets them
+        // (a `records` field sent by an older peer beside them is not needed, nor trusted).
+        const records: Uint8Array[] = []
         for (const c of msg.changes) {
           const verdict = checkChange(c)
           if (!verdict.ok) {
@@ -231,13 +227,13 @@ export class Replica {
             this.host.misbehaved(from, `refused change: ${verdict.reason}`)
             return
           }
+          for (const r of verdict.records) records.push(r)
         }
         if (this.bytes > MAX_QUEUED_BYTES) return
         for (const c of msg.changes) this.queue(c)
         this.senders.add(from)
         this.noteHeads(from, msg.heads, now)
-        if (msg.records !== undefined) this.host.learn(msg.records)
-        else this.recordless = true
+        if (records.length > 0) this.host.learn(records)
         break
       }
       case 'heads':
@@ -259,6 +255,7 @@ export class Replica {
           this.host.misbehaved(from, 'undecodable sync message')
           return
         }
+        const records: Uint8Array[] = []
         for (const c of changes) {
           // An entry may hold several change chunks back to back: the guard judges each.
           const verdict = checkChange(c)
@@ -267,13 +264,14 @@ export class Replica {
             this.host.misbehaved(from, `refused change in sync message: ${verdict.reason}`)
             return
           }
+          for (const r of verdict.records) records.push(r)
         }
         if (this.syncInbox.length >= MAX_TRACKED_PEERS) return
         // Its changes are merged with the rest; the message is answered after the merge.
         for (const c of changes) this.queue(c)
         this.senders.add(from)
         this.syncInbox.push({ from, data: msg.data })
-        this.recordless = true
+        if (records.length > 0) this.host.learn(records)
         break
       }
     }
@@ -355,34 +353,23 @@ export class Replica {
       this.stats.chunksMerged += this.chunks.length
       this.chunks = []
       this.bytes = 0
-      const inserted: unknown[] = []
       try {
         this.am.loadIncremental(all)
       } catch {
         this.stats.badInputs++
         loaded = false
       }
-      try {
-        // Records pushed with their changes were learnt on arrival; only changes that came
-        // without them (answers to wants, sync sessions) teach something new.
-        if (this.recordless) insertedRecords(this.am.diffIncremental(), inserted)
-        else this.am.updateDiffCursor()
-      } catch {
-        this.stats.badInputs++
-      }
+      this.am.updateDiffCursor()
       this.stale = true
       this.stats.merges++
       this.unsaved = true
-      if (inserted.length > 0) this.host.learn(inserted)
     }
     const sync = this.syncInbox
     this.syncInbox = []
     for (const m of sync) this.onSync(m.from, m.data, loaded)
     const senders = this.senders
     this.senders = new Set()
-    const waiting = this.askForMissing(now, senders)
-    // Changes without records may still wait in Automerge's queue for a dependency.
-    if (waiting === 0) this.recordless = false
+    this.askForMissing(now, senders)
   }
 
   // ---- pulling what is missing ------------------------------------------------------------
@@ -392,9 +379,9 @@ export class Replica {
    * heads name that this document misses (including what changes waiting in Automerge's
    * queue depend on, which the peers whose changes were just merged hold).
    */
-  private askForMissing(now: number, senders: ReadonlySet<string>): number {
+  private askForMissing(now: number, senders: ReadonlySet<string>): void {
     const waiting = this.missingFrom([])
-    if (this.headsInbox.size === 0 && waiting.length === 0) return 0
+    if (this.headsInbox.size === 0 && waiting.length === 0) return
     const mine = this.heads().join()
     let asked = 0
     // Heads tell much the same story whoever sends them: look at the latest few.
@@ -416,7 +403,6 @@ export class Replica {
     if (this.wants.size > MAX_WANTS / 10)
       for (const [h, w] of this.wants)
         if (now - Math.max(w.seen, w.at) > 10 * this.init.wantRetryMs) this.wants.delete(h)
-    return waiting.length
   }
 
   /** Asks `from` for the hashes not asked for recently; after two failed asks, syncs with it instead. */
@@ -569,7 +555,7 @@ export class Replica {
     // Everything not yet persisted goes with it: the new change depends on merged remote
     // changes, and a restart that lacked them could not apply it (a result would be lost).
     this.persist()
-    this.host.broadcast({ type: 'changes', changes, heads: this.heads(), records })
+    this.host.broadcast({ type: 'changes', changes, heads: this.heads() })
   }
 
   /**

@@ -34,7 +34,9 @@ describe('checkChange', async () => {
   it('accepts the genesis change and honest appends from many actors', () => {
     const [genesis] = Automerge.getAllChanges(createJobTable())
     assert.equal(Automerge.decodeChange(genesis).hash, GENESIS_HASH)
-    assert.deepEqual(checkChange(genesis), { ok: true })
+    const g = checkChange(genesis)
+    assert.ok(g.ok)
+    assert.equal(g.records.length, 0)
     let merged = base
     for (let i = 2; i < 12; i++) {
       const mine = appendRecords(Automerge.clone(base, { actor: actor(i) }), [other, other.slice(0, 70 + i)], i)
@@ -42,7 +44,14 @@ describe('checkChange', async () => {
     }
     const changes = Automerge.getAllChanges(merged)
     assert.equal(changes.length, 12)
-    for (const c of changes) assert.deepEqual(checkChange(c), { ok: true })
+    const read: string[] = []
+    for (const c of changes) {
+      const v = checkChange(c)
+      assert.ok(v.ok)
+      for (const r of v.records) read.push(Buffer.from(r).toString('hex'))
+    }
+    // Every record of the document, read from its changes (what a peer learns on arrival).
+    assert.deepEqual(read.sort(), merged.log.map((r) => Buffer.from(r).toString('hex')).sort())
   })
 
   it('refuses deletes, overwrites, puts outside the log and non-bytes entries', () => {
@@ -207,7 +216,14 @@ describe('checkChange', async () => {
     const doc = appendRecords(Automerge.clone(base, { actor: actor(9) }), many, 3)
     const mine = Automerge.getChanges(base, doc)
     assert.ok(mine.length >= 2)
-    for (const c of mine) assert.deepEqual(checkChange(c), { ok: true })
+    let read = 0
+    for (const c of mine) {
+      const v = checkChange(c)
+      assert.ok(v.ok)
+      for (const r of v.records) assert.ok(Buffer.from(r).equals(big))
+      read += v.records.length
+    }
+    assert.equal(read, 400)
     assert.equal(doc.log.length, base.log.length + 400)
   })
 
@@ -276,6 +292,16 @@ describe('checkChange', async () => {
     )
     const verdict = checkSyncMessage(msg)
     assert.equal(verdict.ok, true, verdict.ok ? '' : verdict.reason)
+    // The records of every bundled change are read, whatever the bundling: the 4 new ones.
+    const read = new Set<string>()
+    for (const c of entries) {
+      const v = checkChange(c)
+      assert.ok(v.ok)
+      for (const r of v.records) read.add(Buffer.from(r).toString('hex'))
+    }
+    const fresh = ahead.log.slice(shared.log.length).map((r) => Buffer.from(r).toString('hex'))
+    assert.equal(fresh.length, 4)
+    for (const r of fresh) assert.ok(read.has(r), 'a record of the gap was not read')
     // the same bundling with a hostile change among honest ones is refused
     const bad = Automerge.change(Automerge.clone(ahead, { actor: actor(22) }), (d) => {
       d.log.splice(0, 1)
