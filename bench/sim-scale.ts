@@ -29,6 +29,8 @@ interface Row {
   peers: number
   jobs: number
   wall_s: number
+  /** CPU seconds of the process (user + system): on a VM whose speed drifts, wall alone misleads. */
+  cpu_s: number
   virtual_s: number
   pj_per_s: number
   ok: boolean
@@ -43,6 +45,7 @@ interface Row {
 
 async function measure(peers: number, jobs: number): Promise<Row> {
   const t0 = performance.now()
+  const cpu0 = process.cpuUsage()
   const { result: r, details: d } = await runSimulation({
     peers,
     jobs,
@@ -50,10 +53,12 @@ async function measure(peers: number, jobs: number): Promise<Row> {
     faults: parseFaults(values.faults),
   })
   const wall = (performance.now() - t0) / 1000
+  const cpu = process.cpuUsage(cpu0)
   return {
     peers,
     jobs,
     wall_s: Math.round(wall * 10) / 10,
+    cpu_s: Math.round((cpu.user + cpu.system) / 1e5) / 10,
     virtual_s: r.virtual_seconds,
     pj_per_s: Math.round((peers * jobs) / wall),
     ok: r.invariant_violations.length === 0 && r.converged && r.unfinished === 0,
@@ -90,12 +95,12 @@ if (values.child) {
   console.log(`faults ${values.faults}, seed ${values.seed}`)
   const ref = run('10x100')
   const rows: Row[] = []
-  console.log(`reference 10x100: ${ref.wall_s} s wall, ${ref.pj_per_s} peers*jobs/s`)
+  console.log(`reference 10x100: ${ref.wall_s} s wall, ${ref.cpu_s} s CPU, ${ref.pj_per_s} peers*jobs/s`)
   for (const size of sizes) {
     const row = run(size)
     rows.push(row)
     console.log(
-      `${size}: ${row.wall_s} s wall (${(row.wall_s / ref.wall_s).toFixed(1)}x the reference), ` +
+      `${size}: ${row.wall_s} s wall (${(row.wall_s / ref.wall_s).toFixed(1)}x the reference), ${row.cpu_s} s CPU, ` +
         `${row.virtual_s} s virtual, ${row.pj_per_s} peers*jobs/s, invariants ${row.ok ? 'held' : 'VIOLATED'}`,
     )
     console.log(`  ${JSON.stringify(row)}`)
