@@ -33,7 +33,8 @@ export interface PeerStatus {
  * @remarks `changes` pushes new Automerge changes (gossip) or answers a `want`; receivers
  * read the records a change adds from the change itself, so they act on them before
  * Automerge has every dependency (the optional `records` field, which earlier versions
- * sent beside the changes, still decodes and is ignored); `heads` lets a receiver notice what it misses and ask for it by hash (`want`);
+ * sent beside the changes, still decodes and is ignored); `heads` lets a receiver notice
+ * what it misses and ask for it by hash (`want`);
  * `renew` carries lease renewals, the claims they renew and the sender's heads; `sync` is
  * one Automerge sync-protocol message of a session; `heartbeat` says who a peer is and
  * what it runs. Renewals and heartbeats are not signed on their own: the node sends them

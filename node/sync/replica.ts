@@ -219,17 +219,8 @@ export class Replica {
       case 'changes': {
         // What a peer learns is what the changes insert, read by the guard that vets them
         // (a `records` field sent by an older peer beside them is not needed, nor trusted).
-        const records: Uint8Array[] = []
-        for (const c of msg.changes) {
-          const verdict = checkChange(c)
-          if (!verdict.ok) {
-            this.stats.refusedChanges++
-            this.host.misbehaved(from, `refused change: ${verdict.reason}`)
-            return
-          }
-          for (const r of verdict.records) records.push(r)
-        }
-        if (this.bytes > MAX_QUEUED_BYTES) return
+        const records = this.vet(from, msg.changes, 'refused change')
+        if (records === null || this.bytes > MAX_QUEUED_BYTES) return
         for (const c of msg.changes) this.queue(c)
         this.senders.add(from)
         this.noteHeads(from, msg.heads, now)
@@ -255,18 +246,9 @@ export class Replica {
           this.host.misbehaved(from, 'undecodable sync message')
           return
         }
-        const records: Uint8Array[] = []
-        for (const c of changes) {
-          // An entry may hold several change chunks back to back: the guard judges each.
-          const verdict = checkChange(c)
-          if (!verdict.ok) {
-            this.stats.refusedChanges++
-            this.host.misbehaved(from, `refused change in sync message: ${verdict.reason}`)
-            return
-          }
-          for (const r of verdict.records) records.push(r)
-        }
-        if (this.syncInbox.length >= MAX_TRACKED_PEERS) return
+        // An entry may hold several change chunks back to back: the guard judges each.
+        const records = this.vet(from, changes, 'refused change in sync message')
+        if (records === null || this.syncInbox.length >= MAX_TRACKED_PEERS) return
         // Its changes are merged with the rest; the message is answered after the merge.
         for (const c of changes) this.queue(c)
         this.senders.add(from)
@@ -276,6 +258,25 @@ export class Replica {
       }
     }
     if (this.mergeDue === Number.POSITIVE_INFINITY) this.mergeDue = now + this.init.mergeMs
+  }
+
+  /**
+   * The records that `changes` insert, or null when the guard refuses one of them (the
+   * sender is reported, and nothing of the message is used).
+   */
+  private vet(from: string, changes: readonly Uint8Array[], what: string): readonly Uint8Array[] | null {
+    const parts: (readonly Uint8Array[])[] = []
+    for (const c of changes) {
+      const verdict = checkChange(c)
+      if (!verdict.ok) {
+        this.stats.refusedChanges++
+        this.host.misbehaved(from, `${what}: ${verdict.reason}`)
+        return null
+      }
+      parts.push(verdict.records)
+    }
+    // One change (a push) hands on the guard's own array; several are joined once.
+    return parts.length === 1 ? parts[0] : parts.flat()
   }
 
   private noteHeads(from: string, heads: readonly string[], now: number): void {
