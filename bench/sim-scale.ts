@@ -37,6 +37,8 @@ interface Row {
   runs: number
   merges: number
   chunks: number
+  merged_mib: number
+  known_changes: number
   sync_messages: number
   crashes: number
   partitions: number
@@ -65,6 +67,8 @@ async function measure(peers: number, jobs: number): Promise<Row> {
     runs: r.runs_started,
     merges: d.merges,
     chunks: d.chunksMerged,
+    merged_mib: Math.round(d.bytesMerged / 2 ** 20),
+    known_changes: d.knownChanges,
     sync_messages: d.syncMessages,
     crashes: d.faults.crashes,
     partitions: d.faults.partitions,

@@ -14,12 +14,16 @@ import { MAX_RECORD_BYTES } from './records.ts'
  */
 
 /**
- * The verdict on one change: the record bytes it inserts into the log when it passes,
- * else `reason` says what was refused, for logs.
+ * The verdict on one change: when it passes, the record bytes it inserts into the log and
+ * the hashes of the changes it holds (one, or one per chunk of a multi-chunk entry; none
+ * for a whole document), else `reason` says what was refused, for logs.
  */
-export type ChangeVerdict = { ok: true; records: readonly Uint8Array[] } | { ok: false; reason: string }
+export type ChangeVerdict =
+  | { ok: true; records: readonly Uint8Array[]; hashes: readonly string[] }
+  | { ok: false; reason: string }
 
 const NO_RECORDS: readonly Uint8Array[] = Object.freeze([])
+const NO_HASHES: readonly string[] = Object.freeze([])
 
 /** Largest op counter a change may start at (far beyond any honest table; keeps counters small). */
 const MAX_START_OP = 2 ** 48
@@ -94,12 +98,17 @@ export function checkChange(bytes: unknown): ChangeVerdict {
   const chunks = splitChunks(bytes)
   if (chunks !== null && chunks.length > 1) {
     const records: Uint8Array[] = []
+    const hashes: string[] = []
+    let hashed = true
     for (const chunk of chunks) {
       const verdict = checkChange(chunk)
       if (!verdict.ok) return verdict
       for (const r of verdict.records) records.push(r)
+      for (const h of verdict.hashes) hashes.push(h)
+      // A document among them has no hash, so the entry cannot be known by its hashes.
+      if (verdict.hashes.length === 0) hashed = false
     }
-    return { ok: true, records }
+    return { ok: true, records, hashes: hashed ? hashes : NO_HASHES }
   }
   if (bytes.length > MAX_CHANGE_BYTES && bytes[CHUNK_TYPE_AT] !== DOCUMENT_CHUNK)
     return refuse(`a change of ${bytes.length} bytes (at most ${MAX_CHANGE_BYTES})`)
@@ -124,7 +133,10 @@ export function checkChange(bytes: unknown): ChangeVerdict {
     }
     verdicts.set(key, verdict)
     cachedBytes += key.length
-    if (verdict.ok) for (const r of verdict.records) cachedBytes += r.length
+    if (verdict.ok) {
+      for (const r of verdict.records) cachedBytes += r.length
+      cachedBytes += 64 * verdict.hashes.length
+    }
   }
   return verdict
 }
@@ -167,7 +179,7 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
     return refuse('undecodable change')
   }
   try {
-    if (change.hash === GENESIS.hash) return { ok: true, records: NO_RECORDS }
+    if (change.hash === GENESIS.hash) return { ok: true, records: NO_RECORDS, hashes: [change.hash] }
     const ops = change.ops as DecodedOp[]
     if (!Array.isArray(ops) || ops.length === 0) return refuse('a change without ops')
     if (ops.length > MAX_CHANGE_OPS) return refuse(`a change of ${ops.length} ops (at most ${MAX_CHANGE_OPS})`)
@@ -183,7 +195,7 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
       const value = op.value as unknown as Uint8Array | number[]
       records.push(value instanceof Uint8Array ? value : Uint8Array.from(value))
     }
-    return { ok: true, records }
+    return { ok: true, records, hashes: [change.hash] }
   } catch {
     return refuse('a malformed change')
   }
@@ -230,7 +242,7 @@ function checkDocument(bytes: Uint8Array): ChangeVerdict {
     }
     if (Automerge.stats(doc).numOps !== GENESIS_OPS + log.length)
       return refuse('in a document: ops that delete, overwrite or nest (the op count does not match the log)')
-    return { ok: true, records }
+    return { ok: true, records, hashes: NO_HASHES }
   } catch {
     return refuse('a malformed document')
   } finally {

@@ -60,6 +60,9 @@ export interface SimDetails {
   restarts: number
   merges: number
   chunksMerged: number
+  bytesMerged: number
+  /** Changes that reached a peer again and were neither merged nor learnt twice. */
+  knownChanges: number
   syncSessions: number
   syncMessages: number
   wantsSent: number
@@ -488,6 +491,8 @@ class Simulation implements FaultTarget {
       restarts: sum((p) => p.stats.restarts),
       merges: sum((p) => p.replicaStats().merges),
       chunksMerged: sum((p) => p.replicaStats().chunksMerged),
+      bytesMerged: sum((p) => p.replicaStats().bytesMerged),
+      knownChanges: sum((p) => p.replicaStats().knownChanges),
       syncSessions: sum((p) => p.replicaStats().syncSessions),
       syncMessages: sum((p) => p.replicaStats().syncMessages),
       wantsSent: sum((p) => p.replicaStats().wantsSent),

@@ -33,6 +33,10 @@ export interface ReplicaStats {
   merges: number
   /** Changes and change bundles fed to those merges. */
   chunksMerged: number
+  /** Their bytes (what a merge's cost follows). */
+  bytesMerged: number
+  /** Changes that arrived again (held or queued already): neither merged nor learnt twice. */
+  knownChanges: number
   syncMessages: number
   syncSessions: number
   wantsSent: number
@@ -44,7 +48,17 @@ export interface ReplicaStats {
 
 /** Counters at zero. */
 export function emptyReplicaStats(): ReplicaStats {
-  return { merges: 0, chunksMerged: 0, syncMessages: 0, syncSessions: 0, wantsSent: 0, refusedChanges: 0, badInputs: 0 }
+  return {
+    merges: 0,
+    chunksMerged: 0,
+    bytesMerged: 0,
+    knownChanges: 0,
+    syncMessages: 0,
+    syncSessions: 0,
+    wantsSent: 0,
+    refusedChanges: 0,
+    badInputs: 0,
+  }
 }
 
 /** What a replica asks of its peer: the effects of its decisions, applied in order. */
@@ -112,6 +126,8 @@ export class Replica {
   private stale = false
   private view: { heads: string; doc: JobTable } | undefined
   private chunks: Uint8Array[] = []
+  /** Hashes of the changes in `chunks`. */
+  private queuedHashes = new Set<string>()
   private bytes = 0
   private senders = new Set<string>()
   private syncInbox: { from: string; data: Uint8Array }[] = []
@@ -219,12 +235,15 @@ export class Replica {
       case 'changes': {
         // What a peer learns is what the changes insert, read by the guard that vets them
         // (a `records` field sent by an older peer beside them is not needed, nor trusted).
-        const records = this.vet(from, msg.changes, 'refused change')
-        if (records === null || this.bytes > MAX_QUEUED_BYTES) return
-        for (const c of msg.changes) this.queue(c)
+        // Over the bound, pushes are dropped (they are pulled again later), before vetting:
+        // what `vet` passes counts as queued.
+        if (this.bytes > MAX_QUEUED_BYTES) return
+        const news = this.vet(from, msg.changes, 'refused change')
+        if (news === null) return
+        for (const c of news.changes) this.queue(c)
         this.senders.add(from)
         this.noteHeads(from, msg.heads, now)
-        if (records.length > 0) this.host.learn(records)
+        if (news.records.length > 0) this.host.learn(news.records)
         break
       }
       case 'heads':
@@ -247,13 +266,14 @@ export class Replica {
           return
         }
         // An entry may hold several change chunks back to back: the guard judges each.
-        const records = this.vet(from, changes, 'refused change in sync message')
-        if (records === null || this.syncInbox.length >= MAX_TRACKED_PEERS) return
+        if (this.syncInbox.length >= MAX_TRACKED_PEERS) return
+        const news = this.vet(from, changes, 'refused change in sync message')
+        if (news === null) return
         // Its changes are merged with the rest; the message is answered after the merge.
-        for (const c of changes) this.queue(c)
+        for (const c of news.changes) this.queue(c)
         this.senders.add(from)
         this.syncInbox.push({ from, data: msg.data })
-        if (records.length > 0) this.host.learn(records)
+        if (news.records.length > 0) this.host.learn(news.records)
         break
       }
     }
@@ -261,11 +281,19 @@ export class Replica {
   }
 
   /**
-   * The records that `changes` insert, or null when the guard refuses one of them (the
-   * sender is reported, and nothing of the message is used).
+   * Which of `changes` are news (neither in the document nor queued for the next merge),
+   * and the records they insert; null when the guard refuses one of them (the sender is
+   * reported, and nothing of the message is used). The caller queues the news.
+   * @remarks Gossip, want answers and sync sessions bring most changes to a peer more
+   * than once. Automerge would parse and hash every copy at the merge only to drop it,
+   * and the records of a change this peer holds were learnt when it first came.
    */
-  private vet(from: string, changes: readonly Uint8Array[], what: string): readonly Uint8Array[] | null {
-    const parts: (readonly Uint8Array[])[] = []
+  private vet(
+    from: string,
+    changes: readonly Uint8Array[],
+    what: string,
+  ): { changes: readonly Uint8Array[]; records: readonly Uint8Array[] } | null {
+    const verdicts: { records: readonly Uint8Array[]; hashes: readonly string[] }[] = []
     for (const c of changes) {
       const verdict = checkChange(c)
       if (!verdict.ok) {
@@ -273,10 +301,32 @@ export class Replica {
         this.host.misbehaved(from, `${what}: ${verdict.reason}`)
         return null
       }
-      parts.push(verdict.records)
+      verdicts.push(verdict)
+    }
+    const news: Uint8Array[] = []
+    const parts: (readonly Uint8Array[])[] = []
+    for (let i = 0; i < changes.length; i++) {
+      const { records, hashes } = verdicts[i]
+      if (hashes.length > 0 && hashes.every((h) => this.holds(h))) {
+        this.stats.knownChanges++
+        continue
+      }
+      for (const h of hashes) this.queuedHashes.add(h)
+      news.push(changes[i])
+      parts.push(records)
     }
     // One change (a push) hands on the guard's own array; several are joined once.
-    return parts.length === 1 ? parts[0] : parts.flat()
+    return { changes: news, records: parts.length === 1 ? parts[0] : parts.flat() }
+  }
+
+  /** Whether the change `hash` is in the document or queued for the next merge. */
+  private holds(hash: string): boolean {
+    if (this.queuedHashes.has(hash)) return true
+    try {
+      return this.am.getChangeMetaByHash(hash) !== null
+    } catch {
+      return false
+    }
   }
 
   private noteHeads(from: string, heads: readonly string[], now: number): void {
@@ -352,7 +402,9 @@ export class Replica {
     if (this.chunks.length > 0) {
       const all = concat(this.chunks)
       this.stats.chunksMerged += this.chunks.length
+      this.stats.bytesMerged += all.length
       this.chunks = []
+      this.queuedHashes.clear()
       this.bytes = 0
       try {
         this.am.loadIncremental(all)

@@ -45,11 +45,18 @@ describe('checkChange', async () => {
     const changes = Automerge.getAllChanges(merged)
     assert.equal(changes.length, 12)
     const read: string[] = []
+    const hashes: string[] = []
     for (const c of changes) {
       const v = checkChange(c)
       assert.ok(v.ok)
       for (const r of v.records) read.push(Buffer.from(r).toString('hex'))
+      hashes.push(...v.hashes)
     }
+    // Each change is named by its own hash (a peer recognises copies of what it holds).
+    assert.deepEqual(
+      hashes,
+      changes.map((c) => Automerge.decodeChange(c).hash),
+    )
     // Every record of the document, read from its changes (what a peer learns on arrival).
     assert.deepEqual(read.sort(), merged.log.map((r) => Buffer.from(r).toString('hex')).sort())
   })
@@ -294,11 +301,16 @@ describe('checkChange', async () => {
     assert.equal(verdict.ok, true, verdict.ok ? '' : verdict.reason)
     // The records of every bundled change are read, whatever the bundling: the 4 new ones.
     const read = new Set<string>()
+    const hashes = new Set<string>()
     for (const c of entries) {
       const v = checkChange(c)
       assert.ok(v.ok)
       for (const r of v.records) read.add(Buffer.from(r).toString('hex'))
+      for (const h of v.hashes) hashes.add(h)
     }
+    // A bundled entry names every change it holds: the gap's, exactly.
+    const gap = Automerge.getChanges(lagging, ahead).map((c) => Automerge.decodeChange(c).hash)
+    assert.deepEqual([...hashes].sort(), gap.sort())
     const fresh = ahead.log.slice(shared.log.length).map((r) => Buffer.from(r).toString('hex'))
     assert.equal(fresh.length, 4)
     for (const r of fresh) assert.ok(read.has(r), 'a record of the gap was not read')

@@ -145,6 +145,36 @@ describe('Replica on its own', async () => {
     assert.equal(logOf(b), 4, 'each record once')
   })
 
+  it('merges and learns a change once, however often it comes (queued or already held)', () => {
+    const f = new Fleet()
+    const a = f.add('a')
+    const b = f.add('b')
+    for (let i = 0; i < 3; i++) a.write([records[i]], 1000 + i)
+    const pushes = f.wire.splice(0)
+    f.wire.push(...pushes, ...pushes) // each push twice before the merge
+    f.deliver()
+    assert.equal(f.learned.get('b'), 3, 'each record learnt once')
+    assert.equal(b.stats.knownChanges, 3, 'the copies were recognised while queued')
+    f.step()
+    assert.equal(b.stats.chunksMerged, 3, 'only the first copies reached Automerge')
+    assert.equal(logOf(b), 3)
+    // Copies after the merge (a late duplicate, a want answer that overlaps) are recognised too.
+    f.wire.push(...pushes)
+    f.deliver()
+    f.step()
+    assert.equal(f.learned.get('b'), 3)
+    assert.equal(b.stats.knownChanges, 6)
+    assert.equal(b.stats.chunksMerged, 3)
+    // A new change still goes through, alone.
+    a.write([records[3]], 2000)
+    f.deliver()
+    f.step()
+    assert.equal(f.learned.get('b'), 4)
+    assert.equal(b.stats.chunksMerged, 4)
+    f.settle()
+    assert.ok(f.converged())
+    assert.equal(logOf(b), 4)
+  })
   it('catches up by a sync session when a peer restarts mid-session, from what it persisted', () => {
     const f = new Fleet()
     const a = f.add('a')
