@@ -1,5 +1,12 @@
 import * as Automerge from '@automerge/automerge'
-import { createJobTable, MAX_CHANGE_BYTES, MAX_CHANGE_OPS } from './job-table-doc.ts'
+import {
+  GENESIS_CHANGE,
+  JOB_TABLE_VERSION,
+  LOG_SHARD_IDS,
+  LOG_SHARDS,
+  MAX_CHANGE_BYTES,
+  MAX_CHANGE_OPS,
+} from './job-table-doc.ts'
 import { MAX_RECORD_BYTES } from './records.ts'
 
 /**
@@ -8,8 +15,8 @@ import { MAX_RECORD_BYTES } from './records.ts'
  * @remarks Fleet members are not trusted, and an Automerge change can do anything to a
  * document: delete records, overwrite them, replace the log. The table is append-only in
  * fact only if every peer refuses, before merging, any change other than the shared
- * genesis change and inserts of byte strings into the log list. The log's object id is
- * fixed (the genesis change creates it with a fixed actor), so the check needs no
+ * genesis change and inserts of byte strings into the log's shard lists. Their object ids
+ * are fixed (the genesis change creates them with a fixed actor), so the check needs no
  * document. Deciding whether inserted bytes are valid records is `decodeRecord`'s job.
  */
 
@@ -29,17 +36,15 @@ const NO_HASHES: readonly string[] = Object.freeze([])
 const MAX_START_OP = 2 ** 48
 
 const GENESIS = (() => {
-  const [bytes] = Automerge.getAllChanges(createJobTable())
-  const change = Automerge.decodeChange(bytes)
-  const index = change.ops.findIndex((op) => op.action === 'makeList' && op.key === 'log')
-  if (index < 0) throw new Error('the genesis change creates no log list')
-  return { hash: change.hash, actor: change.actor, log: `${change.startOp + index}@${change.actor}` }
+  const change = Automerge.decodeChange(GENESIS_CHANGE)
+  const doc = Automerge.load<{ log: unknown }>(GENESIS_CHANGE)
+  const log = Automerge.getObjectId(doc.log as object) as string
+  Automerge.free(doc)
+  return { hash: change.hash, actor: change.actor, log, shards: new Set(LOG_SHARD_IDS) }
 })()
 
 /** The genesis change's hash (the same on every peer). */
 export const GENESIS_HASH: string = GENESIS.hash
-/** The Automerge object id of the log list, created by the genesis change. */
-export const LOG_OBJECT_ID: string = GENESIS.log
 
 // Decoded ops carry fields the published `Op` type omits.
 type DecodedOp = Automerge.DecodedChange['ops'][number] & { insert?: boolean; elemId?: string }
@@ -50,7 +55,8 @@ function refuse(reason: string): ChangeVerdict {
 
 /** Why `op` is not an insert of record bytes into the log, or null when it is. */
 function opProblem(op: DecodedOp): string | null {
-  if (op.obj !== LOG_OBJECT_ID) return `an op on object ${String(op.obj).slice(0, 80)} outside the log`
+  if (typeof op.obj !== 'string' || !GENESIS.shards.has(op.obj))
+    return `an op on object ${String(op.obj).slice(0, 80)} outside the log's shards`
   if (op.action !== 'set') return `a "${String(op.action).slice(0, 20)}" op in the log`
   if (op.insert !== true) return 'an overwrite of a log entry'
   if (!Array.isArray(op.pred) || op.pred.length !== 0) return 'an op that supersedes another'
@@ -201,18 +207,19 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
   }
 }
 
-/** Ops of the genesis change: `v = 1` and `log = []`. */
-const GENESIS_OPS = 2
+/** Ops of the genesis change: `v`, `log`, and one per shard list inserted into the log. */
+const GENESIS_OPS = 2 + LOG_SHARDS
 
 /**
  * A whole document (Automerge's sync protocol sends one to a peer it knows nothing of):
  * loaded on its own and checked by its shape, not change by change.
  * @remarks An honest table's every op after the genesis inserts one visible byte string
- * into the log, so `ops = 2 + log.length` exactly, with the root holding only `v = 1` and
- * the genesis log. A delete hides an element without adding an op, an overwrite or a put
- * adds an op without adding an element, a nested object adds ops and a non-bytes element:
- * each breaks the count or the shape. Decoding every change instead (what `checkChange`
- * does for one) cost a quarter of a 50-peer simulation.
+ * into a shard, so `ops = genesis ops + records` exactly, with the root holding only
+ * `v` and the genesis log, and the log holding exactly the genesis shards, in order. A
+ * delete hides an element without adding an op, an overwrite or a put adds an op without
+ * adding an element, a nested object adds ops and a non-bytes element: each breaks the
+ * count or the shape. Decoding every change instead (what `checkChange` does for one)
+ * cost a quarter of a 50-peer simulation.
  */
 function checkDocument(bytes: Uint8Array): ChangeVerdict {
   if (bytes.length > MAX_DOCUMENT_BYTES)
@@ -227,20 +234,26 @@ function checkDocument(bytes: Uint8Array): ChangeVerdict {
     const keys = Object.keys(doc)
     if (keys.length !== 2 || !keys.includes('v') || !keys.includes('log')) return refuse('a document of another shape')
     if (
-      doc.v !== 1 ||
+      doc.v !== JOB_TABLE_VERSION ||
       Automerge.getConflicts(doc, 'v') !== undefined ||
       Automerge.getConflicts(doc, 'log') !== undefined
     )
       return refuse('a document whose root was written again')
     const log = doc.log
     if (!Array.isArray(log) || Automerge.getObjectId(log) !== GENESIS.log) return refuse('a document with another log')
+    if (log.length !== LOG_SHARDS) return refuse("a document whose log is not the genesis's shards")
     const records: Uint8Array[] = []
-    for (const entry of log) {
-      if (!(entry instanceof Uint8Array)) return refuse('in a document: a log entry that is not bytes')
-      if (entry.length > MAX_RECORD_BYTES) return refuse(`in a document: a log entry over ${MAX_RECORD_BYTES} bytes`)
-      records.push(entry)
+    for (let i = 0; i < LOG_SHARDS; i++) {
+      const shard = log[i] as unknown
+      if (!Array.isArray(shard) || Automerge.getObjectId(shard) !== LOG_SHARD_IDS[i])
+        return refuse("a document whose log is not the genesis's shards")
+      for (const entry of shard as unknown[]) {
+        if (!(entry instanceof Uint8Array)) return refuse('in a document: a log entry that is not bytes')
+        if (entry.length > MAX_RECORD_BYTES) return refuse(`in a document: a log entry over ${MAX_RECORD_BYTES} bytes`)
+        records.push(entry)
+      }
     }
-    if (Automerge.stats(doc).numOps !== GENESIS_OPS + log.length)
+    if (Automerge.stats(doc).numOps !== GENESIS_OPS + records.length)
       return refuse('in a document: ops that delete, overwrite or nest (the op count does not match the log)')
     return { ok: true, records, hashes: NO_HASHES }
   } catch {

@@ -1,5 +1,5 @@
 export type { ChangeVerdict, SyncMessageVerdict } from './change-guard.ts'
-export { checkChange, checkSyncMessage, GENESIS_HASH, LOG_OBJECT_ID, MAX_DOCUMENT_BYTES } from './change-guard.ts'
+export { checkChange, checkSyncMessage, GENESIS_HASH, MAX_DOCUMENT_BYTES } from './change-guard.ts'
 export type { DerivedJob, JobStatus, LocalView, TableJobSpec, TrustConfig } from './derive.ts'
 export { compareClaims, deriveJobs, deriveRecords, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
 export type { LocallyLapsed } from './derived-table.ts'
@@ -11,9 +11,14 @@ export type { JobTable, JobTableDoc } from './job-table-doc.ts'
 export {
   appendRecords,
   createJobTable,
+  JOB_TABLE_VERSION,
+  LOG_SHARD_IDS,
+  LOG_SHARDS,
   loadJobTable,
+  logShardFor,
   MAX_CHANGE_BYTES,
   MAX_CHANGE_OPS,
+  OPS_PER_SHARD,
   recordsOf,
   saveJobTable,
 } from './job-table-doc.ts'

@@ -7,6 +7,7 @@ import {
   type JobTable,
   LeaseTable,
   OPERATOR_RECORD_TYPES,
+  recordsOf,
   type Signer,
   type TrustConfig,
 } from '../../crdt/index.ts'
@@ -185,7 +186,7 @@ export class PeerCore {
     this.stats = { messagesIn: 0, dropped: 0, recordsWritten: 0, replica: this.replica.stats }
     this.chunksSinceCompact = stored.length
     this.table = new DerivedTable({ trust: components.trust })
-    this.table.add(this.replica.doc.log)
+    this.table.add(recordsOf(this.replica.doc))
     this.leases = new LeaseTable({ leaseMs: init.leaseMs })
     this.scheduler = new Scheduler(
       {

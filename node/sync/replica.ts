@@ -3,7 +3,8 @@ import {
   checkChange,
   createJobTable,
   type JobTable,
-  LOG_OBJECT_ID,
+  LOG_SHARD_IDS,
+  logShardFor,
   MAX_CHANGE_BYTES,
   MAX_CHANGE_OPS,
 } from '../../crdt/index.ts'
@@ -628,7 +629,8 @@ export class Replica {
           (end === i || bytes + records[end].length <= CHUNK_BYTES)
         )
           bytes += records[end++].length
-        for (let k = i; k < end; k++) this.am.push(LOG_OBJECT_ID, records[k])
+        const shard = LOG_SHARD_IDS[logShardFor(this.am.stats().numOps)]
+        for (let k = i; k < end; k++) this.am.push(shard, records[k])
         if (this.am.commit(null, Math.floor(time / 1000)) !== null) {
           const change = this.am.getLastLocalChange()
           if (change !== null) out.push(change)

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as Automerge from '@automerge/automerge'
-import { appendRecords, checkChange, createJobTable, type JobTable } from '../../crdt/index.ts'
+import {
+  appendRecords,
+  checkChange,
+  createJobTable,
+  JOB_TABLE_VERSION,
+  type JobTable,
+  recordsOf,
+} from '../../crdt/index.ts'
+import { busyShard } from '../helpers/job-table.ts'
 
 // Automerge's sync protocol may send a whole document as one chunk; the guard checks it by
 // its shape (ops = genesis + visible log entries), so each hostile edit must be caught.
@@ -11,7 +19,7 @@ describe('change guard: whole documents', () => {
     [1, 2, 3].map((b) => new Uint8Array([b])),
     1000,
   )
-  const edit = (f: (d: Record<string, unknown> & { log: unknown[] }) => void): JobTable =>
+  const edit = (f: (d: Record<string, unknown> & { log: unknown[][] }) => void): JobTable =>
     Automerge.change(Automerge.clone(base), (d) => f(d as never))
   const verdict = (doc: unknown) => checkChange(Automerge.save(doc as JobTable))
 
@@ -24,10 +32,10 @@ describe('change guard: whole documents', () => {
       )
     const v = verdict(doc)
     assert.ok(v.ok)
-    // The records a document holds, in its log's order (what a peer learns from it).
+    // The records a document holds, shard by shard in the log's order (what a peer learns from it).
     assert.deepEqual(
       v.records.map((r) => [...r]),
-      doc.log.map((r) => [...r]),
+      recordsOf(doc).map((r) => [...(r as Uint8Array)]),
     )
     assert.equal(v.records.length, 8)
     // A document is not one change: it is never taken for a copy of something held.
@@ -35,34 +43,43 @@ describe('change guard: whole documents', () => {
   })
 
   for (const [name, doc] of [
-    ['a delete', edit((d) => d.log.splice(0, 1))],
+    ['a delete', edit((d) => busyShard(d.log).splice(0, 1))],
     [
       'a delete then an insert',
       edit((d) => {
-        d.log.splice(0, 1)
-        d.log.push(new Uint8Array([7]))
+        busyShard(d.log).splice(0, 1)
+        d.log[5].push(new Uint8Array([7]))
       }),
     ],
     [
       'an overwrite',
       edit((d) => {
-        d.log[0] = new Uint8Array([9])
+        busyShard(d.log)[0] = new Uint8Array([9])
       }),
     ],
+    ['a deleted shard', edit((d) => d.log.splice(3, 1))],
+    [
+      'a shard replaced',
+      edit((d) => {
+        d.log[3] = []
+      }),
+    ],
+    ['an extra shard', edit((d) => d.log.push([]))],
+    ['bytes in the log itself', edit((d) => d.log.push(new Uint8Array([1]) as never))],
     [
       'a put of v',
       edit((d) => {
-        d.v = 2
+        d.v = JOB_TABLE_VERSION + 1
       }),
     ],
     [
       'a put of v and back',
       Automerge.change(
         edit((d) => {
-          d.v = 2
+          d.v = JOB_TABLE_VERSION + 1
         }),
         (d) => {
-          ;(d as { v: number }).v = 1
+          ;(d as { v: number }).v = JOB_TABLE_VERSION
         },
       ),
     ],
@@ -75,20 +92,20 @@ describe('change guard: whole documents', () => {
     [
       'a string in the log',
       edit((d) => {
-        d.log.push('text')
+        d.log[0].push('text')
       }),
     ],
     [
       'a map in the log',
       edit((d) => {
-        d.log.push({ a: new Uint8Array([1]) })
+        d.log[0].push({ a: new Uint8Array([1]) })
       }),
     ],
     [
       'another log',
       Automerge.change(Automerge.init<Record<string, unknown>>(), (d) => {
-        d.v = 1
-        d.log = [new Uint8Array([1])]
+        d.v = JOB_TABLE_VERSION
+        d.log = [[new Uint8Array([1])]]
       }),
     ],
   ] as const)

@@ -12,13 +12,16 @@ import {
   type JobTable,
   MAX_CHANGE_BYTES,
   manifestRecords,
+  recordsOf,
 } from '../../crdt/index.ts'
-import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+import { busyShard, makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 
 const actor = (i: number) => i.toString(16).padStart(32, '0')
 
 /** The change a hostile `edit` of `doc` makes, made with Automerge itself. */
-function hostile(doc: JobTable, edit: (d: Record<string, unknown> & { log: unknown[] }) => void): Uint8Array {
+type Editable = Record<string, unknown> & { log: unknown[][] }
+
+function hostile(doc: JobTable, edit: (d: Editable) => void): Uint8Array {
   const next = Automerge.change(Automerge.clone(doc, { actor: actor(99) }), (d) => edit(d as never))
   const change = Automerge.getLastLocalChange(next)
   assert.ok(change !== undefined, 'the edit made a change')
@@ -58,26 +61,41 @@ describe('checkChange', async () => {
       changes.map((c) => Automerge.decodeChange(c).hash),
     )
     // Every record of the document, read from its changes (what a peer learns on arrival).
-    assert.deepEqual(read.sort(), merged.log.map((r) => Buffer.from(r).toString('hex')).sort())
+    assert.deepEqual(
+      read.sort(),
+      recordsOf(merged)
+        .map((r) => Buffer.from(r as Uint8Array).toString('hex'))
+        .sort(),
+    )
   })
 
   it('refuses deletes, overwrites, puts outside the log and non-bytes entries', () => {
-    const cases: [string, (d: Record<string, unknown> & { log: unknown[] }) => void, RegExp][] = [
-      ['splice', (d) => d.log.splice(0, 3), /supersedes|"del"/],
+    const cases: [string, (d: Editable) => void, RegExp][] = [
+      ['splice', (d) => busyShard(d.log).splice(0, 3), /supersedes|"del"/],
       [
-        'v = 2',
+        'v = 3',
         (d) => {
-          d.v = 2
+          d.v = 3
         },
         /outside the log/,
       ],
       [
         'overwrite',
         (d) => {
-          d.log[3] = Uint8Array.from(other)
+          busyShard(d.log)[3] = Uint8Array.from(other)
         },
         /overwrite/,
       ],
+      ['delete a shard', (d) => d.log.splice(0, 1), /outside the log's shards/],
+      [
+        'replace a shard',
+        (d) => {
+          d.log[1] = []
+        },
+        /outside the log's shards/,
+      ],
+      ['a new shard', (d) => d.log.push([]), /outside the log's shards/],
+      ['bytes into the log itself', (d) => d.log.push(Uint8Array.from(other) as never), /outside the log's shards/],
       [
         'new map',
         (d) => {
@@ -95,64 +113,64 @@ describe('checkChange', async () => {
       [
         'string entry',
         (d) => {
-          d.log.push('a record?')
+          d.log[0].push('a record?')
         },
         /makeText|outside the log/,
       ],
       [
         'map entry',
         (d) => {
-          d.log.push({ t: 'cancel' })
+          d.log[0].push({ t: 'cancel' })
         },
         /makeMap/,
       ],
       [
         'list entry',
         (d) => {
-          d.log.push([Uint8Array.from(other)])
+          d.log[0].push([Uint8Array.from(other)])
         },
         /makeList/,
       ],
       [
         'number entry',
         (d) => {
-          d.log.push(5)
+          d.log[0].push(5)
         },
         /not bytes/,
       ],
       [
         'immutable string',
         (d) => {
-          d.log.push(new Automerge.ImmutableString('x'))
+          d.log[0].push(new Automerge.ImmutableString('x'))
         },
         /not bytes/,
       ],
       [
         'counter',
         (d) => {
-          d.log.push(new Automerge.Counter(1))
+          d.log[0].push(new Automerge.Counter(1))
         },
         /not bytes/,
       ],
       [
         'null entry',
         (d) => {
-          d.log.push(null)
+          d.log[0].push(null)
         },
         /not bytes/,
       ],
       [
         'bytes then a delete',
         (d) => {
-          d.log.push(Uint8Array.from(other))
-          d.log.splice(0, 1)
+          d.log[0].push(Uint8Array.from(other))
+          busyShard(d.log).splice(0, 1)
         },
         /./,
       ],
       [
         'huge entry',
         (d) => {
-          d.log.push(new Uint8Array(70_000))
+          d.log[0].push(new Uint8Array(70_000))
         },
         /over 65536 bytes/,
       ],
@@ -231,7 +249,7 @@ describe('checkChange', async () => {
       read += v.records.length
     }
     assert.equal(read, 400)
-    assert.equal(doc.log.length, base.log.length + 400)
+    assert.equal(recordsOf(doc).length, recordsOf(base).length + 400)
   })
 
   it('vets the changes of a sync message', () => {
@@ -252,7 +270,7 @@ describe('checkChange', async () => {
     assert.equal(ok.ok, true)
     if (ok.ok) assert.ok(ok.changes.length >= 1)
     const bad = Automerge.change(Automerge.clone(honest, { actor: actor(11) }), (d) => {
-      d.log.splice(0, 1)
+      busyShard(d.log).splice(0, 1)
     })
     const refused = checkSyncMessage(msg(bad))
     assert.equal(refused.ok, false)
@@ -311,12 +329,15 @@ describe('checkChange', async () => {
     // A bundled entry names every change it holds: the gap's, exactly.
     const gap = Automerge.getChanges(lagging, ahead).map((c) => Automerge.decodeChange(c).hash)
     assert.deepEqual([...hashes].sort(), gap.sort())
-    const fresh = ahead.log.slice(shared.log.length).map((r) => Buffer.from(r).toString('hex'))
+    const had = new Set(recordsOf(shared).map((r) => Buffer.from(r as Uint8Array).toString('hex')))
+    const fresh = recordsOf(ahead)
+      .map((r) => Buffer.from(r as Uint8Array).toString('hex'))
+      .filter((r) => !had.has(r))
     assert.equal(fresh.length, 4)
     for (const r of fresh) assert.ok(read.has(r), 'a record of the gap was not read')
     // the same bundling with a hostile change among honest ones is refused
     const bad = Automerge.change(Automerge.clone(ahead, { actor: actor(22) }), (d) => {
-      d.log.splice(0, 1)
+      busyShard(d.log).splice(0, 1)
     })
     const worse = appendRecords(Automerge.clone(bad, { actor: actor(23) }), [other], 20)
     const refused = checkSyncMessage(sync(worse, lagging))
@@ -327,7 +348,7 @@ describe('checkChange', async () => {
   })
 
   it('refuses every change that deletes, overwrites or writes outside the log, even mixed with appends (property)', () => {
-    type Doc = Record<string, unknown> & { log: unknown[] }
+    type Doc = Editable
     const value = fc.oneof(
       fc.string(),
       fc.integer(),
@@ -338,14 +359,22 @@ describe('checkChange', async () => {
       fc.constant(new Date(0)),
     )
     const hostileEdit: fc.Arbitrary<(d: Doc) => void> = fc.oneof(
+      // on the records of a shard
       fc.record({ i: fc.nat(4), n: fc.integer({ min: 1, max: 3 }) }).map(({ i, n }) => (d: Doc) => {
-        d.log.splice(i, n)
+        busyShard(d.log).splice(i, n)
       }),
       fc.nat(4).map((i) => (d: Doc) => {
-        d.log[i] = Uint8Array.from(other)
+        busyShard(d.log)[i] = Uint8Array.from(other)
       }),
       fc.record({ i: fc.nat(4), v: value }).map(({ i, v }) => (d: Doc) => {
-        d.log.splice(i, 0, v)
+        busyShard(d.log).splice(i, 0, v)
+      }),
+      // on the log's list of shards
+      fc.record({ i: fc.nat(1023), n: fc.integer({ min: 1, max: 3 }) }).map(({ i, n }) => (d: Doc) => {
+        d.log.splice(i, n)
+      }),
+      fc.record({ i: fc.nat(1024), v: value }).map(({ i, v }) => (d: Doc) => {
+        d.log.splice(i, 0, v as never)
       }),
       fc
         .record({
@@ -363,10 +392,11 @@ describe('checkChange', async () => {
       fc.property(fc.nat(3), hostileEdit, fc.nat(3), (before, edit, after) => {
         let next: JobTable
         try {
+          // Honest appends go to a shard after the one holding base's records (the edits' target).
           next = Automerge.change(Automerge.clone(base, { actor: actor(50) }), (d) => {
-            for (let i = 0; i < before; i++) d.log.push(Uint8Array.from(other))
+            for (let i = 0; i < before; i++) d.log[1000].push(Uint8Array.from(other))
             edit(d as never)
-            for (let i = 0; i < after; i++) d.log.push(Uint8Array.from(other))
+            for (let i = 0; i < after; i++) d.log[1000].push(Uint8Array.from(other))
           })
         } catch {
           return // Automerge itself refused the edit (an index out of range, a reserved key)

@@ -16,6 +16,7 @@ import {
   lapseJob,
   manifestRecords,
   RequeueRunningError,
+  recordsOf,
   releaseJob,
   requeueRecords,
   type Signer,
@@ -50,11 +51,11 @@ describe('deriveJobs', async () => {
 
   it('reloading the same manifest is idempotent; a changed priority updates the job but not its state', () => {
     let doc = table(2)
-    const before = doc.log.length
+    const before = recordsOf(doc).length
     const again = manifestRecords(op, manifestWithJobs(2, [op.id]), derive(doc), 2)
     assert.equal(again.added + again.updated, 0)
     assert.equal(again.records.length, 0)
-    assert.equal(doc.log.length, before)
+    assert.equal(recordsOf(doc).length, before)
     doc = claim(doc, p1, 1)
     const changed = manifestWithJobs(3, [op.id]).jobs.map((j) => ({ ...j, priority: j.priority + 10 }))
     const r = manifestRecords(op, { jobs: changed }, derive(doc), 3)

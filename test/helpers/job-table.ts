@@ -22,3 +22,13 @@ export function manifestWithJobs(n: number, operatorKeys: readonly string[], ext
 export function freshView(now: number, leaseMs = 30_000) {
   return { now, leaseMs, lastSeen: () => undefined }
 }
+
+/**
+ * The first shard of a job table's log that holds records (works on a document and inside
+ * an `Automerge.change` callback): hostile edits aimed at records go there.
+ */
+export function busyShard<T>(log: readonly T[][]): T[] {
+  const shard = log.find((s) => s.length > 0)
+  if (shard === undefined) throw new Error('no shard of the log holds records')
+  return shard
+}

@@ -10,7 +10,7 @@ import {
   Replica,
   type ReplicaHost,
 } from '../../node/index.ts'
-import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
+import { busyShard, makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
 
 interface Wire {
   from: string
@@ -252,12 +252,12 @@ describe('Replica on its own', async () => {
     // A fleet member forks a's document and deletes the log, and another overwrites a record.
     const evil = Automerge.clone(a.doc, { actor: 'ee'.repeat(16) })
     const wiped = Automerge.change(evil, (d) => {
-      d.log.splice(0, 3)
+      busyShard(d.log).splice(0, 3)
     })
     const wipe = Automerge.getLastLocalChange(wiped) as Uint8Array
     const evil2 = Automerge.clone(a.doc, { actor: 'ef'.repeat(16) })
     const over = Automerge.change(evil2, (d) => {
-      d.log[0] = new Uint8Array([9])
+      busyShard(d.log)[0] = new Uint8Array([9])
     })
     const overwrite = Automerge.getLastLocalChange(over) as Uint8Array
     b.receive('evil', { type: 'changes', changes: [wipe], heads: Automerge.getHeads(wiped) }, f.now)
@@ -301,7 +301,9 @@ describe('Replica on its own', async () => {
     assert.equal(b.stats.refusedChanges, 0)
     // The same framing with a delete behind an honest change is refused as a whole.
     const evil = Automerge.clone(a.doc, { actor: 'ee'.repeat(16) })
-    const wipe = Automerge.getLastLocalChange(Automerge.change(evil, (d) => d.log.splice(0, 2))) as Uint8Array
+    const wipe = Automerge.getLastLocalChange(
+      Automerge.change(evil, (d) => busyShard(d.log).splice(0, 2)),
+    ) as Uint8Array
     const hidden = new Uint8Array(one.length + wipe.length)
     hidden.set(one)
     hidden.set(wipe, one.length)

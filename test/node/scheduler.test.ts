@@ -9,6 +9,7 @@ import {
   type JobTable,
   LeaseTable,
   manifestRecords,
+  recordsOf,
   type Signer,
   type TrustConfig,
 } from '../../crdt/index.ts'
@@ -77,7 +78,7 @@ class World {
   /** The table as `peer` derives it at `now`. */
   table(peer: string, now: number): DerivedTable {
     const t = new DerivedTable({ trust: this.trust })
-    t.add(this.doc.log)
+    t.add(recordsOf(this.doc))
     const leases = this.leasesOf(peer)
     t.refresh(leases.view(now))
     leases.observe(t.jobs(), now)

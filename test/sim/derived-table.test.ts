@@ -12,6 +12,7 @@ import {
   type JobTable,
   LeaseTable,
   manifestRecords,
+  recordsOf,
   type UnsignedRecord,
 } from '../../crdt/index.ts'
 import { makeSigners, manifestWithJobs } from '../helpers/job-table.ts'
@@ -106,7 +107,7 @@ describe('DerivedTable', async () => {
     let now = 0
     const leases = new LeaseTable({ leaseMs: LEASE })
     const table = new DerivedTable({ trust })
-    table.add(doc.log)
+    table.add(recordsOf(doc))
     const check = () => {
       const view = leases.view(now)
       table.refresh(view)
@@ -182,8 +183,8 @@ describe('DerivedTable', async () => {
 
   it('ignores duplicates and junk, and reports its lease deadline', () => {
     const table = new DerivedTable({ trust })
-    assert.equal(table.add(base.log), 3)
-    assert.equal(table.add(base.log), 0)
+    assert.equal(table.add(recordsOf(base)), 3)
+    assert.equal(table.add(recordsOf(base)), 0)
     assert.equal(table.add([new Uint8Array([1, 2, 3]), 'text', null]), 0)
     table.refresh({ now: 0, leaseMs: LEASE, lastSeen: () => undefined })
     assert.equal(table.jobCount, 3)

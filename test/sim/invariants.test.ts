@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as Automerge from '@automerge/automerge'
-import { appendRecords, createJobTable, type DerivedJob, DerivedTable, manifestRecords } from '../../crdt/index.ts'
+import {
+  appendRecords,
+  createJobTable,
+  type DerivedJob,
+  DerivedTable,
+  manifestRecords,
+  recordsOf,
+} from '../../crdt/index.ts'
 import type { JobSpec } from '../../manifests/index.ts'
 import type { HostCapability } from '../../node/index.ts'
 import {
@@ -33,7 +40,7 @@ describe('the invariant checker has teeth', async () => {
     0,
   )
   const table = new DerivedTable({ trust })
-  table.add(doc.log)
+  table.add(recordsOf(doc))
   table.refresh({ now: 0, leaseMs: 1000, lastSeen: () => undefined })
   const job = table.jobs()[0]
 
