@@ -129,6 +129,12 @@ export class Replica {
   private chunks: Uint8Array[] = []
   /** Hashes of the changes in `chunks`. */
   private queuedHashes = new Set<string>()
+  /**
+   * Hashes of the changes merged into the document (or waiting in Automerge's queue for a
+   * dependency): copies that arrive again are known without asking Automerge, which would
+   * build a metadata object per question. As large as the document's change count.
+   */
+  private held = new Set<string>()
   private bytes = 0
   private senders = new Set<string>()
   private syncInbox: { from: string; data: Uint8Array }[] = []
@@ -175,6 +181,7 @@ export class Replica {
     Automerge.saveIncremental(doc)
     this.js = doc
     this.am = Automerge.getBackend(doc)
+    for (const meta of this.am.getChangesMeta([])) this.held.add(meta.hash)
     // Automerge's sync functions bring the JS view up to date with patches since the diff
     // cursor: keeping the cursor at the heads keeps those patches empty.
     this.am.updateDiffCursor()
@@ -320,14 +327,13 @@ export class Replica {
     return { changes: news, records: parts.length === 1 ? parts[0] : parts.flat() }
   }
 
-  /** Whether the change `hash` is in the document or queued for the next merge. */
+  /**
+   * Whether the change `hash` is in the document or queued for the next merge. A change
+   * that entered the document some other way (a sync message whose merge failed) is taken
+   * for news: it is merged again, which Automerge ignores.
+   */
   private holds(hash: string): boolean {
-    if (this.queuedHashes.has(hash)) return true
-    try {
-      return this.am.getChangeMetaByHash(hash) !== null
-    } catch {
-      return false
-    }
+    return this.queuedHashes.has(hash) || this.held.has(hash)
   }
 
   private noteHeads(from: string, heads: readonly string[], now: number): void {
@@ -405,14 +411,15 @@ export class Replica {
       this.stats.chunksMerged += this.chunks.length
       this.stats.bytesMerged += all.length
       this.chunks = []
-      this.queuedHashes.clear()
       this.bytes = 0
       try {
         this.am.loadIncremental(all)
+        for (const h of this.queuedHashes) this.held.add(h)
       } catch {
         this.stats.badInputs++
         loaded = false
       }
+      this.queuedHashes.clear()
       this.am.updateDiffCursor()
       this.stale = true
       this.stats.merges++
@@ -631,7 +638,9 @@ export class Replica {
           bytes += records[end++].length
         const shard = LOG_SHARD_IDS[logShardFor(this.am.stats().numOps)]
         for (let k = i; k < end; k++) this.am.push(shard, records[k])
-        if (this.am.commit(null, Math.floor(time / 1000)) !== null) {
+        const hash = this.am.commit(null, Math.floor(time / 1000))
+        if (hash !== null) {
+          this.held.add(hash)
           const change = this.am.getLastLocalChange()
           if (change !== null) out.push(change)
         }

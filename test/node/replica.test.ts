@@ -174,6 +174,13 @@ describe('Replica on its own', async () => {
     f.settle()
     assert.ok(f.converged())
     assert.equal(logOf(b), 4)
+    // A replica loaded from its store knows what it loaded.
+    b.persist()
+    const again = f.add('b2', f.persisted.get('b'))
+    for (const w of pushes) again.receive('a', decodeMessage(w.bytes) as PeerMessage, f.now)
+    assert.equal(again.stats.knownChanges, 3)
+    f.step()
+    assert.equal(again.stats.chunksMerged, 0, 'nothing went to Automerge')
   })
   it('catches up by a sync session when a peer restarts mid-session, from what it persisted', () => {
     const f = new Fleet()
