@@ -179,6 +179,14 @@ export class FleetNode {
       },
       stored.chunks,
     )
+    // Chunks Automerge could not load: damaged, or a table of another layout (cis490-node
+    // before the sharded log wrote layout 1, which this version cannot read).
+    const unloaded = this.core.stats.replica.badInputs
+    if (unloaded > 0)
+      this.log.warn(
+        { chunks: unloaded, dir: join(cfg.dataDir, 'table') },
+        'some of the stored job table could not be loaded (damaged, or written by an older cis490-node): this node goes on with the rest and catches up from its peers',
+      )
     if (datasetDir === null && datasetByCid === null)
       this.log.warn(
         { dataset: cfg.fleet.dataset },

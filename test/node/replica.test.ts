@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import * as Automerge from '@automerge/automerge'
-import { appendRecords, encodeRecord, manifestRecords, recordsOf, type Signer } from '../../crdt/index.ts'
+import { appendRecords, encodeRecord, LOG_SHARDS, manifestRecords, recordsOf, type Signer } from '../../crdt/index.ts'
 import {
   DEFAULT_PEER_INIT,
   decodeMessage,
@@ -128,6 +128,27 @@ describe('Replica on its own', async () => {
     assert.ok(f.converged(), 'b caught up')
     assert.equal(logOf(b), 3)
     assert.ok(b.stats.wantsSent > 0, 'b asked for the changes')
+  })
+
+  it('counts stored chunks it cannot load (a table of layout 1, before the sharded log) and starts from the genesis', () => {
+    let old = Automerge.change(
+      Automerge.init<{ v: number; log: Uint8Array[] }>({ actor: '00'.repeat(16) }),
+      { time: 0 },
+      (d) => {
+        d.v = 1
+        d.log = []
+      },
+    )
+    old = Automerge.change(Automerge.clone(old, { actor: '11'.repeat(16) }), (d) => {
+      d.log.push(Uint8Array.of(1, 2, 3))
+    })
+    const f = new Fleet()
+    const r = f.add('a', [Automerge.save(old)])
+    assert.equal(r.stats.badInputs, 1)
+    assert.equal(logOf(r), 0)
+    assert.equal(r.doc.log.length, LOG_SHARDS, 'the genesis of this layout')
+    r.write([records[0]], 1000)
+    assert.equal(logOf(r), 1, 'and it writes on')
   })
 
   it('survives duplicated and reordered pushes', () => {
