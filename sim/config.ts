@@ -39,6 +39,11 @@ export interface SimOptions {
   durationS?: number
   /** Overrides of the simulated timings and rates. */
   config?: Partial<SimConfig>
+  /**
+   * Whether the run first grows Automerge's heap to what its peers will need
+   * (`reserveAutomergeHeap`). Default true; false measures the run without.
+   */
+  reserveHeap?: boolean
 }
 
 /**

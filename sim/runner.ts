@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { keySigner, type Signer, type TrustConfig } from '../crdt/index.ts'
 import { encodeMessage } from '../node/index.ts'
+import { HEAP_BYTES_PER_PEER_JOB, reserveAutomergeHeap } from './automerge-heap.ts'
 import {
   DEFAULT_SIM_CONFIG,
   defaultDurationS,
@@ -101,6 +102,9 @@ async function seededSigner(seed: number, label: string): Promise<Signer> {
  * A pure function of its options: the same seed gives the same result (except `wall_ms`).
  */
 export async function runSimulation(opts: SimOptions): Promise<SimReport> {
+  // Below a few tens of MB the heap's growth costs little.
+  const heap = opts.peers * opts.jobs * HEAP_BYTES_PER_PEER_JOB
+  if (opts.reserveHeap !== false && heap >= 64 * 2 ** 20) reserveAutomergeHeap(heap)
   const sim = await Simulation.create(opts)
   return sim.run()
 }
