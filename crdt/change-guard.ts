@@ -1,7 +1,9 @@
 import * as Automerge from '@automerge/automerge'
 import {
-  GENESIS_CHANGE,
+  GENESIS_ACTOR,
+  GENESIS_HASH,
   JOB_TABLE_VERSION,
+  LOG_LIST_ID,
   LOG_SHARD_IDS,
   LOG_SHARDS,
   MAX_CHANGE_BYTES,
@@ -35,16 +37,7 @@ const NO_HASHES: readonly string[] = Object.freeze([])
 /** Largest op counter a change may start at (far beyond any honest table; keeps counters small). */
 const MAX_START_OP = 2 ** 48
 
-const GENESIS = (() => {
-  const change = Automerge.decodeChange(GENESIS_CHANGE)
-  const doc = Automerge.load<{ log: unknown }>(GENESIS_CHANGE)
-  const log = Automerge.getObjectId(doc.log as object) as string
-  Automerge.free(doc)
-  return { hash: change.hash, actor: change.actor, log, shards: new Set(LOG_SHARD_IDS) }
-})()
-
-/** The genesis change's hash (the same on every peer). */
-export const GENESIS_HASH: string = GENESIS.hash
+const SHARDS: ReadonlySet<string> = new Set(LOG_SHARD_IDS)
 
 // Decoded ops carry fields the published `Op` type omits.
 type DecodedOp = Automerge.DecodedChange['ops'][number] & { insert?: boolean; elemId?: string }
@@ -55,7 +48,7 @@ function refuse(reason: string): ChangeVerdict {
 
 /** Why `op` is not an insert of record bytes into the log, or null when it is. */
 function opProblem(op: DecodedOp): string | null {
-  if (typeof op.obj !== 'string' || !GENESIS.shards.has(op.obj))
+  if (typeof op.obj !== 'string' || !SHARDS.has(op.obj))
     return `an op on object ${String(op.obj).slice(0, 80)} outside the log's shards`
   if (op.action !== 'set') return `a "${String(op.action).slice(0, 20)}" op in the log`
   if (op.insert !== true) return 'an overwrite of a log entry'
@@ -185,13 +178,13 @@ function checkOneChange(bytes: Uint8Array): ChangeVerdict {
     return refuse('undecodable change')
   }
   try {
-    if (change.hash === GENESIS.hash) return { ok: true, records: NO_RECORDS, hashes: [change.hash] }
+    if (change.hash === GENESIS_HASH) return { ok: true, records: NO_RECORDS, hashes: [change.hash] }
     const ops = change.ops as DecodedOp[]
     if (!Array.isArray(ops) || ops.length === 0) return refuse('a change without ops')
     if (ops.length > MAX_CHANGE_OPS) return refuse(`a change of ${ops.length} ops (at most ${MAX_CHANGE_OPS})`)
     if (!Array.isArray(change.deps) || change.deps.length === 0) return refuse('a change without dependencies')
     // Only the genesis is written as the genesis actor (a second seq 1 of it would clash).
-    if (change.actor === GENESIS.actor) return refuse("a change by the genesis change's actor")
+    if (change.actor === GENESIS_ACTOR) return refuse("a change by the genesis change's actor")
     if (!Number.isSafeInteger(change.startOp) || change.startOp > MAX_START_OP)
       return refuse('an op counter out of range')
     const records: Uint8Array[] = []
@@ -240,7 +233,7 @@ function checkDocument(bytes: Uint8Array): ChangeVerdict {
     )
       return refuse('a document whose root was written again')
     const log = doc.log
-    if (!Array.isArray(log) || Automerge.getObjectId(log) !== GENESIS.log) return refuse('a document with another log')
+    if (!Array.isArray(log) || Automerge.getObjectId(log) !== LOG_LIST_ID) return refuse('a document with another log')
     if (log.length !== LOG_SHARDS) return refuse("a document whose log is not the genesis's shards")
     const records: Uint8Array[] = []
     for (let i = 0; i < LOG_SHARDS; i++) {

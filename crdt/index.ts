@@ -1,5 +1,5 @@
 export type { ChangeVerdict, SyncMessageVerdict } from './change-guard.ts'
-export { checkChange, checkSyncMessage, GENESIS_HASH, MAX_DOCUMENT_BYTES } from './change-guard.ts'
+export { checkChange, checkSyncMessage, MAX_DOCUMENT_BYTES } from './change-guard.ts'
 export type { DerivedJob, JobStatus, LocalView, TableJobSpec, TrustConfig } from './derive.ts'
 export { compareClaims, deriveJobs, deriveRecords, hostMayRun, isTerminal, JOB_STATUS, winnerOf } from './derive.ts'
 export type { LocallyLapsed } from './derived-table.ts'
@@ -9,8 +9,10 @@ export type { AttemptOutcome, JobAttempt, JobHistoryOptions } from './job-histor
 export { ATTEMPT_OUTCOMES, jobHistory } from './job-history.ts'
 export type { JobTable, JobTableDoc } from './job-table-doc.ts'
 export {
+  appendRanges,
   appendRecords,
   createJobTable,
+  GENESIS_HASH,
   JOB_TABLE_VERSION,
   LOG_SHARD_IDS,
   LOG_SHARDS,

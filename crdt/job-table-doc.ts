@@ -32,7 +32,8 @@ export const LOG_SHARDS = 1024
 /** Ops written into one shard before writers move on to the next (see `logShardFor`). */
 export const OPS_PER_SHARD = 32
 
-const GENESIS_ACTOR = '00'.repeat(16)
+/** The actor of the genesis change (no other change may be written as it). */
+export const GENESIS_ACTOR = '00'.repeat(16)
 
 function makeGenesis(): JobTable {
   return Automerge.change(
@@ -46,19 +47,19 @@ function makeGenesis(): JobTable {
   )
 }
 
-const GENESIS = (() => {
-  const doc = makeGenesis()
-  const [change] = Automerge.getAllChanges(doc)
-  const shards = doc.log.map((shard) => Automerge.getObjectId(shard) as string)
-  // Cloned for every new table: loading the change again would cost 35 times as much.
-  return { change, shards: Object.freeze(shards), doc }
-})()
+// Cloned for every new table: loading the genesis change again would cost 35 times as much.
+const GENESIS = makeGenesis()
 
-/** The shared genesis change (the same bytes on every peer). */
-export const GENESIS_CHANGE: Uint8Array = GENESIS.change
+/** The genesis change's hash (the same on every peer). */
+export const GENESIS_HASH: string = Automerge.getHeads(GENESIS)[0]
+
+/** Automerge object id of the log, the list of shards (the genesis change makes it). */
+export const LOG_LIST_ID: string = Automerge.getObjectId(GENESIS.log) as string
 
 /** Automerge object ids of the log's shards, in the log's order (the genesis change makes them). */
-export const LOG_SHARD_IDS: readonly string[] = GENESIS.shards
+export const LOG_SHARD_IDS: readonly string[] = Object.freeze(
+  GENESIS.log.map((shard) => Automerge.getObjectId(shard) as string),
+)
 
 /**
  * The shard (its index in the log) a writer appends to when its document holds `ops` ops:
@@ -75,16 +76,34 @@ export function logShardFor(ops: number): number {
  * @param actor - hex Automerge actor id (one per peer, per process incarnation is safest); random when absent.
  */
 export function createJobTable(actor?: string): JobTable {
-  return Automerge.clone(GENESIS.doc, actor === undefined ? undefined : { actor })
+  return Automerge.clone(GENESIS, actor === undefined ? undefined : { actor })
 }
 
 /** Largest change a peer accepts (`checkChange`), bytes. */
 export const MAX_CHANGE_BYTES = 1024 * 1024
 /** Most ops (= records) in one change a peer accepts (`checkChange`). */
 export const MAX_CHANGE_OPS = 10_000
-// What one change of appendRecords may carry: room is left for the change's own framing.
+// What one change of an append may carry: room is left for the change's own framing.
 const CHUNK_BYTES = MAX_CHANGE_BYTES / 2
 const CHUNK_RECORDS = MAX_CHANGE_OPS / 2
+
+/**
+ * How an append of `records` is cut into changes that peers accept (`MAX_CHANGE_BYTES`,
+ * `MAX_CHANGE_OPS`): `[start, end)` ranges of `records`, in order, none empty. Each change
+ * goes to the shard `logShardFor` gives for the document's op count before it.
+ */
+export function appendRanges(records: readonly Uint8Array[]): [number, number][] {
+  const out: [number, number][] = []
+  for (let i = 0; i < records.length; ) {
+    let end = i
+    let bytes = 0
+    while (end < records.length && end - i < CHUNK_RECORDS && (end === i || bytes + records[end].length <= CHUNK_BYTES))
+      bytes += records[end++].length
+    out.push([i, end])
+    i = end
+  }
+  return out
+}
 
 /**
  * Appends signed record bytes: one change, or several when they would not fit in one
@@ -94,12 +113,8 @@ const CHUNK_RECORDS = MAX_CHANGE_OPS / 2
 export function appendRecords(doc: JobTable, records: readonly Uint8Array[], time?: number): JobTable {
   const opts = time === undefined ? {} : { time: Math.floor(time / 1000) }
   let out = doc
-  for (let i = 0; i < records.length; ) {
-    let end = i
-    let bytes = 0
-    while (end < records.length && end - i < CHUNK_RECORDS && (end === i || bytes + records[end].length <= CHUNK_BYTES))
-      bytes += records[end++].length
-    const chunk = records.slice(i, end)
+  for (const [start, end] of appendRanges(records)) {
+    const chunk = records.slice(start, end)
     const shard = logShardFor(Automerge.stats(out).numOps)
     out = Automerge.change(out, opts, (d) => {
       const log = d.log as unknown
@@ -108,7 +123,6 @@ export function appendRecords(doc: JobTable, records: readonly Uint8Array[], tim
       // Copied: Automerge refuses values that belong to another document.
       for (const r of chunk) list.push(Uint8Array.from(r))
     })
-    i = end
   }
   return out
 }

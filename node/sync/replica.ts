@@ -1,12 +1,11 @@
 import * as Automerge from '@automerge/automerge'
 import {
+  appendRanges,
   checkChange,
   createJobTable,
   type JobTable,
   LOG_SHARD_IDS,
   logShardFor,
-  MAX_CHANGE_BYTES,
-  MAX_CHANGE_OPS,
 } from '../../crdt/index.ts'
 import type { PeerMessage } from './messages.ts'
 
@@ -82,10 +81,6 @@ interface Want {
 
 /** The Automerge document itself, under the JS view (what `Automerge.getBackend` returns). */
 type Backend = ReturnType<typeof Automerge.getBackend>
-
-// What one change of a write may carry (as `appendRecords` cuts them: room for the framing).
-const CHUNK_BYTES = MAX_CHANGE_BYTES / 2
-const CHUNK_RECORDS = MAX_CHANGE_OPS / 2
 
 /** Bounds of the per-peer maps, whatever the senders do. */
 const MAX_TRACKED_PEERS = 1024
@@ -627,24 +622,15 @@ export class Replica {
   private append(records: readonly Uint8Array[], time: number): Uint8Array[] {
     const out: Uint8Array[] = []
     try {
-      for (let i = 0; i < records.length; ) {
-        let end = i
-        let bytes = 0
-        while (
-          end < records.length &&
-          end - i < CHUNK_RECORDS &&
-          (end === i || bytes + records[end].length <= CHUNK_BYTES)
-        )
-          bytes += records[end++].length
+      for (const [start, end] of appendRanges(records)) {
         const shard = LOG_SHARD_IDS[logShardFor(this.am.stats().numOps)]
-        for (let k = i; k < end; k++) this.am.push(shard, records[k])
+        for (let k = start; k < end; k++) this.am.push(shard, records[k])
         const hash = this.am.commit(null, Math.floor(time / 1000))
         if (hash !== null) {
           this.held.add(hash)
           const change = this.am.getLastLocalChange()
           if (change !== null) out.push(change)
         }
-        i = end
       }
     } catch {
       // A document without the genesis log (it cannot be: the guard refuses such changes).
