@@ -10,7 +10,8 @@ function run(arg: string): { summary: { ok: boolean; runs: number }; pressure: n
   const r = spawnSync(process.execPath, ['--trace-gc', child, arg], { encoding: 'utf8', timeout: 120_000 })
   assert.equal(r.status, 0, r.stderr)
   const lines = r.stdout.trim().split('\n')
-  const summary = JSON.parse(lines.at(-1) as string)
+  // --trace-gc may print after the summary (a collection at exit): find it by its shape.
+  const summary = JSON.parse(lines.findLast((l) => l.startsWith('{"ok"')) as string)
   return { summary, pressure: lines.filter((l) => l.includes('external memory pressure')).length }
 }
 
