@@ -343,8 +343,10 @@ describe('real nodes when trainers fail, are cancelled or lose their node', {
   it('a job whose trainer always fails ends failed after max_attempts, with the error in show on every peer', async () => {
     const f = await byPriority(a, P.fail)
     await fleet.until('F failed', async () => (await jobs(a)).find((j) => j.id === f.id)?.status === 'failed', 180_000)
-    // (a and o: b and c may be down for the other scenarios)
+    // (a and o: b and c may be down for the other scenarios). a shows it first (it wrote the
+    // result); o shows it once the result's gossip has reached it.
     for (const n of [a, o]) {
+      await fleet.until(`${n.name} shows F failed`, async () => (await detail(n, f.id)).status === 'failed', 30_000)
       const d = await detail(n, f.id)
       assert.equal(d.status, 'failed', n.name)
       assert.equal(d.attempt, 2, `${n.name}: the last attempt is max_attempts`)
